@@ -1,0 +1,109 @@
+//! The session cookie.
+
+use http::header;
+use url::Url;
+
+use crate::Request;
+
+/// Cookie name over HTTPS: the `__Host-` prefix pins it to this host and
+/// path `/` and requires `Secure` (RFC 6265bis section 4.1.3.2).
+pub const SECURE_NAME: &str = "__Host-ausweis_session";
+/// Cookie name over plain HTTP on localhost, where `Secure` cannot be set.
+pub const PLAIN_NAME: &str = "ausweis_session";
+
+/// Whether the request came over plain HTTP to a loopback name, the one case
+/// in which the cookie goes without `Secure`. Spin tells the URL it served
+/// in the `spin-full-url` header.
+pub fn plain_localhost(req: &Request) -> bool {
+    let Some(full) = req
+        .headers()
+        .get("spin-full-url")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let Ok(url) = Url::parse(full) else {
+        return false;
+    };
+    let local = match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    url.scheme() == "http" && local
+}
+
+fn name_for(req: &Request) -> &'static str {
+    if plain_localhost(req) {
+        PLAIN_NAME
+    } else {
+        SECURE_NAME
+    }
+}
+
+/// The session id the browser sent, if any.
+pub fn session_id(req: &Request) -> Option<String> {
+    let wanted = name_for(req);
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == wanted)
+        .map(|(_, value)| value.trim_matches('"').to_owned())
+}
+
+/// `Set-Cookie` value carrying a session id for `max_age` seconds.
+pub fn set(req: &Request, id: &str, max_age: u64) -> String {
+    let secure = if plain_localhost(req) { "" } else { "; Secure" };
+    format!(
+        "{}={id}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
+        name_for(req)
+    )
+}
+
+/// `Set-Cookie` value removing the session cookie.
+pub fn clear(req: &Request) -> String {
+    set(req, "", 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(url: &str, cookie: Option<&str>) -> Request {
+        let mut builder = http::Request::builder().header("spin-full-url", url);
+        if let Some(c) = cookie {
+            builder = builder.header(header::COOKIE, c);
+        }
+        builder.body(Vec::new()).unwrap_or_default()
+    }
+
+    #[test]
+    fn cookie_is_secure_except_on_plain_http_localhost() {
+        let local = req("http://127.0.0.1:3000/api/login", None);
+        let public = req("https://id.example.org/api/login", None);
+        let sneaky = req("http://localhost.example.org/api/login", None);
+        assert!(!set(&local, "x", 1).contains("Secure"));
+        assert!(set(&public, "x", 1).starts_with("__Host-ausweis_session=x;"));
+        assert!(set(&public, "x", 1).ends_with("; Secure"));
+        assert!(set(&sneaky, "x", 1).contains("Secure"));
+        for r in [&local, &public] {
+            let c = set(r, "x", 1);
+            assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Path=/"));
+        }
+    }
+
+    #[test]
+    fn session_id_is_read_among_other_cookies() {
+        let r = req(
+            "http://localhost:3000/",
+            Some("a=b; ausweis_session=abc; c=d"),
+        );
+        assert_eq!(session_id(&r).as_deref(), Some("abc"));
+        let r = req("https://id.example.org/", Some("ausweis_session=abc"));
+        assert_eq!(session_id(&r), None);
+    }
+}

@@ -1,0 +1,38 @@
+//! The HTTP face of ausweis, without Spin: each component's handler takes an
+//! [`http::Request`] and an [`Env`] (stores, variables, clock) and returns an
+//! [`http::Response`]. Domain errors become statuses in one place,
+//! [`problem::from_error`].
+
+pub mod cookie;
+pub mod input;
+pub mod login;
+pub mod problem;
+pub mod register;
+pub mod reply;
+
+use ausweis::config::Vars;
+use ausweis::kv::Kv;
+
+/// A request with its whole body.
+pub type Request = http::Request<Vec<u8>>;
+/// A response with its whole body.
+pub type Response = http::Response<Vec<u8>>;
+
+/// Largest request body accepted, in bytes; larger ones get 413.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// What a handler may use besides the request.
+pub struct Env<'a> {
+    /// The key-value stores granted to the component.
+    pub kv: &'a dyn Kv,
+    /// The component's variables.
+    pub vars: &'a dyn Vars,
+    /// Current Unix time in seconds.
+    pub now: u64,
+}
+
+/// Writes one line about what happened, never to whom: an event name and
+/// an outcome, both fixed words chosen by the caller.
+pub fn log_event(event: &str, outcome: &str) {
+    eprintln!("ausweis event={event} outcome={outcome}");
+}

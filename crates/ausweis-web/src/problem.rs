@@ -1,0 +1,127 @@
+//! Error answers: `{"error": "<code>", "message": "<what to fix>"}`.
+
+use ausweis::Error;
+use http::{header, HeaderValue, StatusCode};
+use serde::Serialize;
+
+use crate::reply;
+use crate::Response;
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    error: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+}
+
+/// An error answer with a stable code and a message for the caller.
+pub fn new(status: StatusCode, code: &str, message: &str) -> Response {
+    reply::json(
+        status,
+        &Problem {
+            error: code,
+            message,
+            id: None,
+        },
+    )
+}
+
+/// 405, naming the allowed methods.
+pub fn method_not_allowed(allowed: &'static str) -> Response {
+    let mut resp = new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!("use {allowed}"),
+    );
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allowed));
+    resp
+}
+
+/// 404 for a path this component does not serve.
+pub fn not_found() -> Response {
+    new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+/// 413 for a body over [`crate::MAX_BODY`].
+pub fn too_large() -> Response {
+    new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body_too_large",
+        &format!("request body must be at most {} bytes", crate::MAX_BODY),
+    )
+}
+
+/// Unexpected failure: logged under a short random id, and only the id
+/// reaches the client.
+fn incident(status: StatusCode, code: &str, message: &str, kind: &str) -> Response {
+    let id = ausweis::random::token(6);
+    eprintln!("ausweis event=failure id={id} kind={kind}");
+    reply::json(
+        status,
+        &Problem {
+            error: code,
+            message,
+            id: Some(&id),
+        },
+    )
+}
+
+/// Maps every domain error to its answer.
+pub fn from_error(err: &Error) -> Response {
+    match err {
+        Error::Invalid { code, message } => new(StatusCode::BAD_REQUEST, code, message),
+        Error::UsernameTaken => new(
+            StatusCode::CONFLICT,
+            "username_taken",
+            "this username is taken; choose another",
+        ),
+        Error::InvalidCredentials => new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_credentials",
+            "username or password is wrong",
+        ),
+        Error::Throttled { retry_after } => {
+            let mut resp = new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                &format!("too many failed attempts; try again in {retry_after} s"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+        Error::NotAuthenticated => new(
+            StatusCode::UNAUTHORIZED,
+            "not_authenticated",
+            "log in first",
+        ),
+        Error::Config(what) => incident(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_misconfigured",
+            "the server is misconfigured; tell its operator this id",
+            &format!("config ({what})"),
+        ),
+        Error::Store(e) => incident(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "storage is unavailable; nothing was changed, try again later",
+            &format!("store ({e})"),
+        ),
+        // The message is ours and names no user or secret.
+        Error::Internal(what) => incident(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "something went wrong on our side; tell the operator this id",
+            &format!("internal ({what})"),
+        ),
+        _ => incident(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "something went wrong on our side; tell the operator this id",
+            "unknown",
+        ),
+    }
+}

@@ -1,0 +1,124 @@
+//! The key-value stores, as the domain sees them.
+//!
+//! The layout of keys is documented in `kv-schema/` at the repository root.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+/// The named stores. They separate what must not mix: a component is granted
+/// only the stores it needs (see `spin.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Store {
+    /// Account records and the username index.
+    Accounts,
+    /// Password hashes: readable only by the components that check passwords.
+    Credentials,
+    /// Short-lived records: sessions, login throttling.
+    Sessions,
+}
+
+impl Store {
+    /// The store label used in `spin.toml` and the runtime config.
+    pub fn label(self) -> &'static str {
+        match self {
+            Store::Accounts => "accounts",
+            Store::Credentials => "credentials",
+            Store::Sessions => "sessions",
+        }
+    }
+}
+
+/// A failure of the key-value store. Carries no key or value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} on store {store}")]
+pub struct StoreError {
+    /// The store label.
+    pub store: &'static str,
+    /// What failed, for logs: `open`, `get`, `set`, `delete`, `cas`.
+    pub kind: &'static str,
+}
+
+/// Access to the key-value stores.
+pub trait Kv {
+    /// Reads a value; `None` when the key is absent.
+    fn get(&self, store: Store, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Writes a value, replacing any present one.
+    fn set(&self, store: Store, key: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Deletes a key; deleting an absent key is not an error.
+    fn delete(&self, store: Store, key: &str) -> Result<(), StoreError>;
+    /// Writes `new` only if the present value equals `expected` (`None`:
+    /// only if the key is absent), decided atomically by the store.
+    ///
+    /// Returns whether `new` was written. `new` must be unique to this call
+    /// (carry a random marker) so that an implementation can tell its own
+    /// write from another's when the store reports the outcome wrongly.
+    fn compare_and_swap(
+        &self,
+        store: Store,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError>;
+}
+
+/// An in-memory [`Kv`] for unit tests and native benchmarks.
+#[derive(Debug, Default)]
+pub struct MemoryKv {
+    data: RefCell<BTreeMap<(Store, String), Vec<u8>>>,
+}
+
+impl MemoryKv {
+    /// An empty set of stores.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// All keys of one store, sorted.
+    pub fn keys(&self, store: Store) -> Vec<String> {
+        self.data
+            .borrow()
+            .keys()
+            .filter(|(s, _)| *s == store)
+            .map(|(_, k)| k.clone())
+            .collect()
+    }
+
+    /// Every stored value, for scans in tests.
+    pub fn values(&self) -> Vec<Vec<u8>> {
+        self.data.borrow().values().cloned().collect()
+    }
+}
+
+impl Kv for MemoryKv {
+    fn get(&self, store: Store, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.data.borrow().get(&(store, key.to_owned())).cloned())
+    }
+
+    fn set(&self, store: Store, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.data
+            .borrow_mut()
+            .insert((store, key.to_owned()), value.to_vec());
+        Ok(())
+    }
+
+    fn delete(&self, store: Store, key: &str) -> Result<(), StoreError> {
+        self.data.borrow_mut().remove(&(store, key.to_owned()));
+        Ok(())
+    }
+
+    fn compare_and_swap(
+        &self,
+        store: Store,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut data = self.data.borrow_mut();
+        let slot = (store, key.to_owned());
+        if data.get(&slot).map(Vec::as_slice) != expected {
+            return Ok(false);
+        }
+        data.insert(slot, new.to_vec());
+        Ok(true)
+    }
+}

@@ -1,0 +1,24 @@
+//! Domain logic of ausweis, independent of Spin and of HTTP.
+//!
+//! Every operation takes a [`kv::Kv`] (the key-value stores), the
+//! configuration it needs and the current time, and returns domain values or
+//! an [`Error`]. The `ausweis-web` crate maps these to HTTP; the Spin
+//! components only adapt Spin's types.
+
+pub mod account;
+pub mod config;
+pub mod email;
+pub mod error;
+pub mod expiring;
+pub mod kv;
+pub mod login;
+pub mod openpgp;
+pub mod password;
+pub mod random;
+pub mod register;
+pub mod secret;
+pub mod session;
+pub mod throttle;
+pub mod username;
+
+pub use error::{Error, Result};

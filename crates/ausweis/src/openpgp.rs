@@ -1,0 +1,150 @@
+//! OpenPGP keys of accounts (RFC 9580), made with rpgp.
+//!
+//! An account's public key is kept; a private key made here is handed to
+//! the member once, protected with their password, and never stored.
+
+use pgp::composed::{
+    ArmorOptions, Deserializable, EncryptionCaps, KeyType, SecretKeyParamsBuilder, SignedPublicKey,
+    SubkeyParamsBuilder,
+};
+use pgp::crypto::ecc_curve::ECCCurve;
+use pgp::types::KeyDetails;
+
+use crate::secret::Secret;
+use crate::{Error, Result};
+
+/// Largest armored public key we accept, in bytes.
+pub const MAX_ARMORED_LEN: usize = 32 * 1024;
+
+/// A checked public key in armored form, with its fingerprint.
+#[derive(Debug, Clone)]
+pub struct PublicKey {
+    /// ASCII-armored transferable public key.
+    pub armored: String,
+    /// Hex fingerprint of the primary key.
+    pub fingerprint: String,
+}
+
+/// A freshly made key pair; the private half goes to the member only.
+#[derive(Debug)]
+pub struct KeyPair {
+    /// The public key, to be stored.
+    pub public: PublicKey,
+    /// The armored private key, protected with the member's password.
+    pub private_armored: Secret,
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("openpgp: {e}"))
+}
+
+/// Parses an armored public key a member made on their device and checks
+/// that it is self-signed: every binding verifies and it names a user.
+pub fn check_public_key(armored: &str) -> Result<PublicKey> {
+    let bad = |m: &str| Error::invalid("invalid_public_key", m.to_owned());
+    if armored.len() > MAX_ARMORED_LEN {
+        return Err(bad("public_key is too long"));
+    }
+    let (key, _) = SignedPublicKey::from_string(armored)
+        .map_err(|_| bad("public_key is not an ASCII-armored OpenPGP public key"))?;
+    if key.details.users.is_empty() {
+        return Err(bad("public_key must carry a user id with a self-signature"));
+    }
+    key.verify_bindings()
+        .map_err(|_| bad("public_key is not correctly self-signed"))?;
+    let fingerprint = format!("{:x}", key.fingerprint());
+    let armored = key
+        .to_armored_string(ArmorOptions::default())
+        .map_err(internal)?;
+    Ok(PublicKey {
+        armored,
+        fingerprint,
+    })
+}
+
+/// Makes a key pair: an Ed25519 primary key for certifying and signing, a
+/// Curve25519 encryption subkey, and `user_id` as its user id. Version 4 keys in the
+/// widely supported encoding, so that GnuPG 2.2 and later read them too.
+pub fn generate(user_id: &str, password: &Secret) -> Result<KeyPair> {
+    let mut rng = rand::rngs::OsRng;
+    let encryption = SubkeyParamsBuilder::default()
+        .key_type(KeyType::ECDH(ECCCurve::Curve25519Legacy))
+        .can_encrypt(EncryptionCaps::All)
+        .passphrase(Some(password.expose().to_owned()))
+        .build()
+        .map_err(internal)?;
+    let params = SecretKeyParamsBuilder::default()
+        .key_type(KeyType::Ed25519Legacy)
+        .can_certify(true)
+        .can_sign(true)
+        .primary_user_id(user_id.to_owned())
+        .passphrase(Some(password.expose().to_owned()))
+        .subkeys(vec![encryption])
+        .build()
+        .map_err(internal)?;
+    let secret = params.generate(&mut rng).map_err(internal)?;
+    let private_armored = Secret::new(
+        secret
+            .to_armored_string(ArmorOptions::default())
+            .map_err(internal)?,
+    );
+    let public = secret.to_public_key();
+    let fingerprint = format!("{:x}", public.fingerprint());
+    let armored = public
+        .to_armored_string(ArmorOptions::default())
+        .map_err(internal)?;
+    Ok(KeyPair {
+        public: PublicKey {
+            armored,
+            fingerprint,
+        },
+        private_armored,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pgp::composed::SignedSecretKey;
+
+    #[test]
+    fn generated_key_round_trips_and_is_password_protected() -> Result<()> {
+        let pw = Secret::new("correct horse battery".into());
+        let pair = generate("alice@example.org", &pw)?;
+        let checked = check_public_key(&pair.public.armored)?;
+        assert_eq!(checked.fingerprint, pair.public.fingerprint);
+        assert!(pair.public.armored.contains("BEGIN PGP PUBLIC KEY BLOCK"));
+
+        let (secret, _) =
+            SignedSecretKey::from_string(pair.private_armored.expose()).map_err(internal)?;
+        assert!(secret.primary_key.secret_params().is_encrypted());
+        assert!(secret
+            .primary_key
+            .unlock(&"correct horse battery".into(), |_, _| Ok(()))
+            .map_err(internal)?
+            .is_ok());
+        assert!(secret
+            .primary_key
+            .unlock(&"wrong".into(), |_, _| Ok(()))
+            .map_err(internal)
+            .and_then(|r| r.map_err(internal))
+            .is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn garbage_and_tampered_keys_are_refused() -> Result<()> {
+        assert!(check_public_key("hello").is_err());
+        let pair = generate(
+            "bob@example.org",
+            &Secret::new("correct horse battery".into()),
+        )?;
+        // Flip a character inside the base64 body.
+        let mut bytes = pair.public.armored.into_bytes();
+        let pos = bytes.len() / 2;
+        bytes[pos] = if bytes[pos] == b'A' { b'B' } else { b'A' };
+        let tampered = String::from_utf8(bytes).map_err(internal)?;
+        assert!(check_public_key(&tampered).is_err());
+        Ok(())
+    }
+}
