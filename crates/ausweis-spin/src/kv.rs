@@ -50,6 +50,11 @@ impl Kv for SpinKv {
             .map_err(|_| fail(store, "delete"))
     }
 
+    fn increment(&self, store: Store, key: &str, delta: i64) -> Result<i64, StoreError> {
+        let bucket = self.bucket(store)?;
+        atomics::increment(&bucket, key, delta).map_err(|_| fail(store, "increment"))
+    }
+
     fn compare_and_swap(
         &self,
         store: Store,

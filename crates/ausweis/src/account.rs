@@ -1,7 +1,9 @@
 //! Account records and password credentials.
 //!
 //! Key families (see `kv-schema/`):
-//! - `accounts` / `user:{username}`: the [`Account`], which also claims the name;
+//! - `accounts` / `claim:{username}`: a counter; the registration that
+//!   raises it to 1 owns the name;
+//! - `accounts` / `user:{username}`: the [`Account`];
 //! - `credentials` / `password:{account_id}`: the [`Credential`].
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,11 @@ use crate::{Error, Result};
 /// Key of the account record of a username.
 pub fn account_key(username: &Username) -> String {
     format!("user:{username}")
+}
+
+/// Key of the counter that decides who owns a username.
+pub fn claim_key(username: &Username) -> String {
+    format!("claim:{username}")
 }
 
 /// Key of the password credential of an account.

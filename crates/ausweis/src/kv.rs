@@ -46,12 +46,24 @@ pub trait Kv {
     fn set(&self, store: Store, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// Deletes a key; deleting an absent key is not an error.
     fn delete(&self, store: Store, key: &str) -> Result<(), StoreError>;
+    /// Adds `delta` to the counter at `key` (absent counts as 0) and returns
+    /// the new value, atomically in the store. Counters are 8-byte
+    /// little-endian integers, as Spin keeps them.
+    ///
+    /// This is how a single winner is decided for a key that does not exist
+    /// yet: the one caller that sees 1 wins.
+    fn increment(&self, store: Store, key: &str, delta: i64) -> Result<i64, StoreError>;
     /// Writes `new` only if the present value equals `expected` (`None`:
     /// only if the key is absent), decided atomically by the store.
     ///
     /// Returns whether `new` was written. `new` must be unique to this call
     /// (carry a random marker) so that an implementation can tell its own
     /// write from another's when the store reports the outcome wrongly.
+    ///
+    /// Spin's SQLite backend does not compare when the key was absent (it
+    /// writes unconditionally and reports success), so `expected: None`
+    /// must never decide a race that matters; use [`Kv::increment`] for
+    /// that. Comparing with a present value is atomic on every backend.
     fn compare_and_swap(
         &self,
         store: Store,
@@ -104,6 +116,20 @@ impl Kv for MemoryKv {
     fn delete(&self, store: Store, key: &str) -> Result<(), StoreError> {
         self.data.borrow_mut().remove(&(store, key.to_owned()));
         Ok(())
+    }
+
+    fn increment(&self, store: Store, key: &str, delta: i64) -> Result<i64, StoreError> {
+        let mut data = self.data.borrow_mut();
+        let slot = data
+            .entry((store, key.to_owned()))
+            .or_insert_with(|| vec![0; 8]);
+        let current = <[u8; 8]>::try_from(slot.as_slice()).map_err(|_| StoreError {
+            store: store.label(),
+            kind: "increment",
+        })?;
+        let next = i64::from_le_bytes(current).wrapping_add(delta);
+        *slot = next.to_le_bytes().to_vec();
+        Ok(next)
     }
 
     fn compare_and_swap(

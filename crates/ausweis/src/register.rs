@@ -43,10 +43,11 @@ pub struct Registered {
 
 /// Registers an account.
 ///
-/// The username is claimed by a compare-and-swap on its account key, so of
-/// concurrent registrations of one name on any number of instances exactly
-/// one wins. The credential is written first under a fresh random id, and
-/// removed again if the claim is lost, so a loser leaves nothing behind.
+/// The username is claimed by an atomic increment of its claim counter, so
+/// of concurrent registrations of one name on any number of instances
+/// exactly one wins. The credential is written first under a fresh random
+/// id and removed again if the claim is lost, so a loser leaves nothing
+/// behind.
 pub fn register(kv: &dyn Kv, settings: &Settings, req: NewAccount, now: u64) -> Result<Registered> {
     // validate everything before any work or write
     let username = Username::parse(&req.username)?;
@@ -84,28 +85,35 @@ pub fn register(kv: &dyn Kv, settings: &Settings, req: NewAccount, now: u64) -> 
     };
     account::set_credential(kv, &account.id, phc)?;
 
-    let record = serde_json::to_vec(&account).map_err(|e| Error::Internal(e.to_string()))?;
-    let claimed = kv.compare_and_swap(
-        Store::Accounts,
-        &account::account_key(&username),
-        None,
-        &record,
-    );
-    match claimed {
-        Ok(true) => Ok(Registered {
-            account,
-            private_key,
-        }),
-        Ok(false) => {
-            kv.delete(Store::Credentials, &account::credential_key(&account.id))?;
-            Err(Error::UsernameTaken)
+    // The store decides the one owner of the name: the atomic increment
+    // that returns 1. (Compare-and-swap on an absent key is not atomic on
+    // Spin's SQLite backend, see `Kv::compare_and_swap`.)
+    let claim = account::claim_key(&username);
+    let unclaimed =
+        |kv: &dyn Kv| kv.delete(Store::Credentials, &account::credential_key(&account.id));
+    match kv.increment(Store::Accounts, &claim, 1) {
+        Ok(1) => {}
+        Ok(_) => {
+            unclaimed(kv)?;
+            return Err(Error::UsernameTaken);
         }
         Err(e) => {
-            // best effort: the claim failed, so the credential is unreachable
-            let _ = kv.delete(Store::Credentials, &account::credential_key(&account.id));
-            Err(e.into())
+            // best effort: the credential is unreachable without the claim
+            let _ = unclaimed(kv);
+            return Err(e.into());
         }
     }
+    let record = serde_json::to_vec(&account).map_err(|e| Error::Internal(e.to_string()))?;
+    if let Err(e) = kv.set(Store::Accounts, &account::account_key(&username), &record) {
+        // give the name back so that a retry can succeed
+        let _ = kv.delete(Store::Accounts, &claim);
+        let _ = unclaimed(kv);
+        return Err(e.into());
+    }
+    Ok(Registered {
+        account,
+        private_key,
+    })
 }
 
 #[cfg(test)]
@@ -139,7 +147,7 @@ mod tests {
         let done = register(&kv, &settings(), new("Alice"), 1000)?;
         assert_eq!(done.account.username, "alice");
         assert!(done.private_key.is_some());
-        assert_eq!(kv.keys(Store::Accounts), vec!["user:alice".to_string()]);
+        assert_eq!(kv.keys(Store::Accounts), vec!["claim:alice", "user:alice"]);
         assert_eq!(kv.keys(Store::Credentials).len(), 1);
         for value in kv.values() {
             let text = String::from_utf8_lossy(&value);
@@ -158,6 +166,20 @@ mod tests {
             Err(Error::UsernameTaken)
         ));
         assert_eq!(kv.keys(Store::Credentials).len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn losing_the_claim_race_is_refused_and_leaves_no_credential() -> Result<()> {
+        let kv = MemoryKv::new();
+        // another instance has claimed the name but not yet written its record
+        kv.increment(Store::Accounts, "claim:erin", 1)?;
+        assert!(matches!(
+            register(&kv, &settings(), new("erin"), 1000),
+            Err(Error::UsernameTaken)
+        ));
+        assert!(kv.keys(Store::Credentials).is_empty());
+        assert_eq!(kv.keys(Store::Accounts), vec!["claim:erin"]);
         Ok(())
     }
 
