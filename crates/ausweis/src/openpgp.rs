@@ -66,7 +66,7 @@ pub fn check_public_key(armored: &str) -> Result<PublicKey> {
 /// Curve25519 encryption subkey, and `user_id` as its user id. Version 4 keys in the
 /// widely supported encoding, so that GnuPG 2.2 and later read them too.
 pub fn generate(user_id: &str, password: &Secret) -> Result<KeyPair> {
-    let mut rng = rand::rngs::OsRng;
+    let rng = rand::rngs::OsRng;
     let encryption = SubkeyParamsBuilder::default()
         .key_type(KeyType::ECDH(ECCCurve::Curve25519Legacy))
         .can_encrypt(EncryptionCaps::All)
@@ -82,7 +82,7 @@ pub fn generate(user_id: &str, password: &Secret) -> Result<KeyPair> {
         .subkeys(vec![encryption])
         .build()
         .map_err(internal)?;
-    let secret = params.generate(&mut rng).map_err(internal)?;
+    let secret = params.generate(rng).map_err(internal)?;
     let private_armored = Secret::new(
         secret
             .to_armored_string(ArmorOptions::default())
