@@ -15,6 +15,18 @@ pub enum Store {
     Credentials,
     /// Short-lived records: sessions, login throttling.
     Sessions,
+    /// Each account's permissions with their expiry, and the member flag.
+    Permissions,
+    /// Short-lived links between a browser and a checked ticket.
+    Redemptions,
+    /// OpenID Connect state: codes, refresh token families, consent, public keys.
+    Oidc,
+    /// Registered OpenID Connect clients (without their secrets).
+    Clients,
+    /// Hashes of client secrets: only the token endpoint and the admin API.
+    ClientSecrets,
+    /// Private signing keys: only the token endpoint.
+    Signing,
 }
 
 impl Store {
@@ -24,6 +36,12 @@ impl Store {
             Store::Accounts => "accounts",
             Store::Credentials => "credentials",
             Store::Sessions => "sessions",
+            Store::Permissions => "permissions",
+            Store::Redemptions => "redemptions",
+            Store::Oidc => "oidc",
+            Store::Clients => "clients",
+            Store::ClientSecrets => "client_secrets",
+            Store::Signing => "signing",
         }
     }
 }

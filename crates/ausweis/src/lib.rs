@@ -14,6 +14,7 @@ pub mod kv;
 pub mod login;
 pub mod openpgp;
 pub mod password;
+pub mod permissions;
 pub mod random;
 pub mod register;
 pub mod secret;

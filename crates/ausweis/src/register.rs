@@ -5,6 +5,7 @@ use crate::email::Email;
 use crate::kv::{Kv, Store};
 use crate::openpgp;
 use crate::password::{self, HashParams};
+use crate::permissions;
 use crate::random;
 use crate::secret::Secret;
 use crate::username::Username;
@@ -84,13 +85,20 @@ pub fn register(kv: &dyn Kv, settings: &Settings, req: NewAccount, now: u64) -> 
         created: now,
     };
     account::set_credential(kv, &account.id, phc)?;
+    if let Err(e) = permissions::create(kv, &account.id) {
+        let _ = kv.delete(Store::Credentials, &account::credential_key(&account.id));
+        return Err(e);
+    }
 
     // The store decides the one owner of the name: the atomic increment
     // that returns 1. (Compare-and-swap on an absent key is not atomic on
     // Spin's SQLite backend, see `Kv::compare_and_swap`.)
     let claim = account::claim_key(&username);
-    let unclaimed =
-        |kv: &dyn Kv| kv.delete(Store::Credentials, &account::credential_key(&account.id));
+    let unclaimed = |kv: &dyn Kv| -> Result<()> {
+        kv.delete(Store::Credentials, &account::credential_key(&account.id))?;
+        kv.delete(Store::Permissions, &permissions::key(&account.id))?;
+        Ok(())
+    };
     match kv.increment(Store::Accounts, &claim, 1) {
         Ok(1) => {}
         Ok(_) => {
@@ -98,7 +106,7 @@ pub fn register(kv: &dyn Kv, settings: &Settings, req: NewAccount, now: u64) -> 
             return Err(Error::UsernameTaken);
         }
         Err(e) => {
-            // best effort: the credential is unreachable without the claim
+            // best effort: these records are unreachable without the claim
             let _ = unclaimed(kv);
             return Err(e.into());
         }
@@ -179,6 +187,7 @@ mod tests {
             Err(Error::UsernameTaken)
         ));
         assert!(kv.keys(Store::Credentials).is_empty());
+        assert!(kv.keys(Store::Permissions).is_empty());
         assert_eq!(kv.keys(Store::Accounts), vec!["claim:erin"]);
         Ok(())
     }

@@ -1,0 +1,167 @@
+//! Permissions: what a member may use, each until an expiry, and the member
+//! flag (that the person is a member, never which membership).
+//!
+//! Key family: `permissions` / `perm:{account_id}` → [`Grants`]. Created
+//! empty at registration, so that every later change is a compare-and-swap
+//! against a present value (atomic on every Spin backend).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::kv::{Kv, Store};
+use crate::random;
+use crate::{Error, Result};
+
+/// Longest permission name.
+pub const MAX_NAME_LEN: usize = 64;
+const CAS_ATTEMPTS: usize = 16;
+
+/// The stored record of one account.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Grants {
+    /// Whether the person is a member.
+    #[serde(default)]
+    pub member: bool,
+    /// Permission name → Unix time (seconds) it expires at.
+    #[serde(default)]
+    pub permissions: BTreeMap<String, u64>,
+    /// Random marker of the last write (see [`Kv::compare_and_swap`]).
+    #[serde(default)]
+    pub m: String,
+}
+
+impl Grants {
+    /// Names of the permissions that have not expired at `now`.
+    pub fn active(&self, now: u64) -> Vec<String> {
+        self.permissions
+            .iter()
+            .filter(|(_, exp)| **exp > now)
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Whether `name` is held and unexpired at `now`.
+    pub fn holds(&self, name: &str, now: u64) -> bool {
+        self.permissions.get(name).is_some_and(|exp| *exp > now)
+    }
+}
+
+/// Key of an account's grants.
+pub fn key(account_id: &str) -> String {
+    format!("perm:{account_id}")
+}
+
+/// Checks a permission name: 1 to 64 of `a-z 0-9 . _ -`, starting with a letter.
+pub fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "invalid_permission",
+            "permission names are 1 to 64 characters of a-z, 0-9, '.', '_', '-', starting with a letter",
+        ))
+    }
+}
+
+fn decode(raw: &[u8]) -> Result<Grants> {
+    serde_json::from_slice(raw).map_err(|_| Error::Internal("unreadable grants".into()))
+}
+
+fn encode(g: &Grants) -> Result<Vec<u8>> {
+    serde_json::to_vec(g).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Reads an account's grants (empty if none are stored).
+pub fn get(kv: &dyn Kv, account_id: &str) -> Result<Grants> {
+    match kv.get(Store::Permissions, &key(account_id))? {
+        Some(raw) => decode(&raw),
+        None => Ok(Grants::default()),
+    }
+}
+
+/// Writes the empty record of a new account.
+pub fn create(kv: &dyn Kv, account_id: &str) -> Result<()> {
+    let g = Grants {
+        m: random::token(8),
+        ..Grants::default()
+    };
+    kv.set(Store::Permissions, &key(account_id), &encode(&g)?)?;
+    Ok(())
+}
+
+/// Changes an account's grants with `change`, retried on concurrent
+/// changes; returns the grants as written.
+pub fn update(
+    kv: &dyn Kv,
+    account_id: &str,
+    change: impl Fn(&mut Grants) -> Result<()>,
+) -> Result<Grants> {
+    let k = key(account_id);
+    for _ in 0..CAS_ATTEMPTS {
+        let raw = kv.get(Store::Permissions, &k)?;
+        let mut g = match &raw {
+            Some(r) => decode(r)?,
+            None => Grants::default(),
+        };
+        change(&mut g)?;
+        g.m = random::token(8);
+        if kv.compare_and_swap(Store::Permissions, &k, raw.as_deref(), &encode(&g)?)? {
+            return Ok(g);
+        }
+    }
+    Err(Error::Internal("grants record contended".into()))
+}
+
+/// Extends a permission: its expiry becomes max(now, current expiry) + `seconds`.
+pub fn extend(g: &mut Grants, name: &str, seconds: u64, now: u64) {
+    let base = g.permissions.get(name).copied().unwrap_or(0).max(now);
+    g.permissions.insert(name.to_owned(), base + seconds);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::MemoryKv;
+
+    #[test]
+    fn extending_adds_to_the_later_of_now_and_the_current_expiry() {
+        let mut g = Grants::default();
+        extend(&mut g, "cloud", 100, 1000);
+        assert_eq!(g.permissions["cloud"], 1100);
+        extend(&mut g, "cloud", 100, 1050);
+        assert_eq!(g.permissions["cloud"], 1200);
+        extend(&mut g, "cloud", 100, 5000);
+        assert_eq!(g.permissions["cloud"], 5100);
+    }
+
+    #[test]
+    fn expired_permissions_are_not_active() {
+        let mut g = Grants::default();
+        g.permissions.insert("a".into(), 10);
+        g.permissions.insert("b".into(), 30);
+        assert_eq!(g.active(20), vec!["b".to_string()]);
+        assert!(!g.holds("a", 20) && g.holds("b", 20));
+    }
+
+    #[test]
+    fn update_writes_through_compare_and_swap() -> Result<()> {
+        let kv = MemoryKv::new();
+        create(&kv, "id1")?;
+        update(&kv, "id1", |g| {
+            g.member = true;
+            extend(g, "member", 10, 100);
+            Ok(())
+        })?;
+        let g = get(&kv, "id1")?;
+        assert!(g.member && g.holds("member", 105));
+        assert!(check_name("Bad Name").is_err() && check_name("cloud.files").is_ok());
+        Ok(())
+    }
+}
