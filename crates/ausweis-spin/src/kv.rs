@@ -50,6 +50,22 @@ impl Kv for SpinKv {
             .map_err(|_| fail(store, "delete"))
     }
 
+    fn keys(&self, store: Store, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let bucket = self.bucket(store)?;
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = bucket
+                .list_keys(cursor.as_deref())
+                .map_err(|_| fail(store, "list"))?;
+            out.extend(page.keys.into_iter().filter(|k| k.starts_with(prefix)));
+            match page.cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
     fn increment(&self, store: Store, key: &str, delta: i64) -> Result<i64, StoreError> {
         let bucket = self.bucket(store)?;
         atomics::increment(&bucket, key, delta).map_err(|_| fail(store, "increment"))

@@ -58,7 +58,7 @@ mod tests {
         put(&kv, Store::Sessions, "k", 100, &"x")?;
         assert!(get_live::<String>(&kv, Store::Sessions, "k", 99)?.is_some());
         assert!(get_live::<String>(&kv, Store::Sessions, "k", 100)?.is_none());
-        assert!(kv.keys(Store::Sessions).is_empty());
+        assert!(kv.all_keys(Store::Sessions).is_empty());
         Ok(())
     }
 }

@@ -64,6 +64,8 @@ pub trait Kv {
     fn set(&self, store: Store, key: &str, value: &[u8]) -> Result<(), StoreError>;
     /// Deletes a key; deleting an absent key is not an error.
     fn delete(&self, store: Store, key: &str) -> Result<(), StoreError>;
+    /// The keys of a store that start with `prefix`.
+    fn keys(&self, store: Store, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// Adds `delta` to the counter at `key` (absent counts as 0) and returns
     /// the new value, atomically in the store. Counters are 8-byte
     /// little-endian integers, as Spin keeps them.
@@ -104,7 +106,7 @@ impl MemoryKv {
     }
 
     /// All keys of one store, sorted.
-    pub fn keys(&self, store: Store) -> Vec<String> {
+    pub fn all_keys(&self, store: Store) -> Vec<String> {
         self.data
             .borrow()
             .keys()
@@ -134,6 +136,14 @@ impl Kv for MemoryKv {
     fn delete(&self, store: Store, key: &str) -> Result<(), StoreError> {
         self.data.borrow_mut().remove(&(store, key.to_owned()));
         Ok(())
+    }
+
+    fn keys(&self, store: Store, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .all_keys(store)
+            .into_iter()
+            .filter(|k| k.starts_with(prefix))
+            .collect())
     }
 
     fn increment(&self, store: Store, key: &str, delta: i64) -> Result<i64, StoreError> {

@@ -89,6 +89,7 @@ pub fn login(
         auth_time: now,
         seen: now,
         amr: vec!["pwd".into()],
+        sid: crate::random::token(16),
     };
     let (session_id, expires) = session::create(kv, &settings.sessions, &session)?;
     Ok(LoggedIn {
@@ -169,7 +170,7 @@ mod tests {
         // after the wait, the right password works and the count is cleared
         login(&kv, &settings(), "alice", &pw("correct horse battery"), 12)?;
         assert!(kv
-            .keys(Store::Sessions)
+            .all_keys(Store::Sessions)
             .iter()
             .all(|k| k.starts_with("session:")));
         Ok(())

@@ -155,8 +155,11 @@ mod tests {
         let done = register(&kv, &settings(), new("Alice"), 1000)?;
         assert_eq!(done.account.username, "alice");
         assert!(done.private_key.is_some());
-        assert_eq!(kv.keys(Store::Accounts), vec!["claim:alice", "user:alice"]);
-        assert_eq!(kv.keys(Store::Credentials).len(), 1);
+        assert_eq!(
+            kv.all_keys(Store::Accounts),
+            vec!["claim:alice", "user:alice"]
+        );
+        assert_eq!(kv.all_keys(Store::Credentials).len(), 1);
         for value in kv.values() {
             let text = String::from_utf8_lossy(&value);
             assert!(!text.contains("correct horse battery"));
@@ -173,7 +176,7 @@ mod tests {
             register(&kv, &settings(), new("ALICE"), 1001),
             Err(Error::UsernameTaken)
         ));
-        assert_eq!(kv.keys(Store::Credentials).len(), 1);
+        assert_eq!(kv.all_keys(Store::Credentials).len(), 1);
         Ok(())
     }
 
@@ -186,9 +189,9 @@ mod tests {
             register(&kv, &settings(), new("erin"), 1000),
             Err(Error::UsernameTaken)
         ));
-        assert!(kv.keys(Store::Credentials).is_empty());
-        assert!(kv.keys(Store::Permissions).is_empty());
-        assert_eq!(kv.keys(Store::Accounts), vec!["claim:erin"]);
+        assert!(kv.all_keys(Store::Credentials).is_empty());
+        assert!(kv.all_keys(Store::Permissions).is_empty());
+        assert_eq!(kv.all_keys(Store::Accounts), vec!["claim:erin"]);
         Ok(())
     }
 

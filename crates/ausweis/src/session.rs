@@ -52,6 +52,10 @@ pub struct Session {
     pub seen: u64,
     /// Authentication methods used (RFC 8176 values, e.g. `pwd`).
     pub amr: Vec<String>,
+    /// Public session identifier for OpenID Connect (`sid` claim); random
+    /// and unrelated to the cookie value.
+    #[serde(default)]
+    pub sid: String,
 }
 
 impl Session {
@@ -131,6 +135,7 @@ mod tests {
             auth_time: now,
             seen: now,
             amr: vec!["pwd".into()],
+            sid: "s1".into(),
         }
     }
 
@@ -161,14 +166,14 @@ mod tests {
     fn store_holds_only_the_hash_of_the_id() -> Result<()> {
         let kv = MemoryKv::new();
         let (id, _) = create(&kv, &LIFE, &alice(1000))?;
-        let keys = kv.keys(Store::Sessions);
+        let keys = kv.all_keys(Store::Sessions);
         assert!(!keys[0].contains(id.expose()));
         assert!(kv
             .values()
             .iter()
             .all(|v| !String::from_utf8_lossy(v).contains(id.expose())));
         end(&kv, &id)?;
-        assert!(kv.keys(Store::Sessions).is_empty());
+        assert!(kv.all_keys(Store::Sessions).is_empty());
         Ok(())
     }
 }

@@ -113,7 +113,7 @@ mod tests {
         check(&kv, "alice", 101)?;
         check(&kv, "bob", 100)?;
         clear(&kv, "alice")?;
-        assert!(kv.keys(Store::Sessions).is_empty());
+        assert!(kv.all_keys(Store::Sessions).is_empty());
         Ok(())
     }
 }
