@@ -12,6 +12,7 @@ pub mod error;
 pub mod expiring;
 pub mod kv;
 pub mod login;
+pub mod oidc;
 pub mod openpgp;
 pub mod password;
 pub mod permissions;
