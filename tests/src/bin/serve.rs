@@ -52,6 +52,24 @@ fn parse_args() -> anyhow::Result<Args> {
     Ok(args)
 }
 
+/// Waits for Ctrl-C or, on Unix, SIGTERM.
+async fn wait_for_stop_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        tokio::select! {
+            result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
@@ -72,9 +90,7 @@ async fn main() -> anyhow::Result<()> {
     let app = RunningApp::start_with_output(opts, args.listen, OutputMode::Inherit).await?;
     println!("Serving {}", app.base_url());
 
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    wait_for_stop_signal().await?;
     eprintln!("Shutting down");
     app.shutdown().await;
     Ok(())
