@@ -187,6 +187,28 @@ impl Manifest {
         })
     }
 
+    /// Checks what `spin up --runtime-config-file <path>` checks for stores:
+    /// every store label a component declares, other than `default`, must
+    /// be configured there, or Spin refuses to start.
+    pub fn check_runtime_config(&self, path: &Path) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading runtime config {}", path.display()))?;
+        let config: RawRuntimeConfig =
+            toml::from_str(&text).with_context(|| format!("in {}", path.display()))?;
+        for component in self.components.values() {
+            for label in &component.key_value_stores {
+                if label != "default" && !config.key_value_store.contains_key(label) {
+                    bail!(
+                        "component {:?} uses store {label:?}, which {} does not configure",
+                        component.id,
+                        path.display()
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The absolute or manifest-relative path of a component's `.wasm` file.
     pub fn source_path(&self, component: &ComponentDecl) -> PathBuf {
         self.root.join(&component.source)
@@ -203,6 +225,12 @@ struct RawManifest {
     trigger: RawTriggers,
     #[serde(default)]
     component: BTreeMap<String, RawComponent>,
+}
+
+#[derive(Deserialize)]
+struct RawRuntimeConfig {
+    #[serde(default)]
+    key_value_store: BTreeMap<String, toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -342,5 +370,27 @@ watch = ["src/**/*.rs"]
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let m = Manifest::load(&root.join("spin.toml")).unwrap();
         assert!(m.components.contains_key("register"));
+    }
+
+    #[test]
+    fn every_store_of_the_project_is_in_both_runtime_configs() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let m = Manifest::load(&root.join("spin.toml")).unwrap();
+        for config in ["runtime-config.toml", "runtime-config.redis.toml"] {
+            m.check_runtime_config(&root.join(config)).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_store_missing_from_the_runtime_config_is_reported() {
+        let m = Manifest::parse(SAMPLE, PathBuf::from(".")).unwrap();
+        let dir = std::env::temp_dir().join(format!("ausweis-rc-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("rc.toml");
+        std::fs::write(&path, "[key_value_store.other]\ntype = \"spin\"\n").unwrap();
+        assert!(m.check_runtime_config(&path).is_err());
+        std::fs::write(&path, "[key_value_store.accounts]\ntype = \"spin\"\n").unwrap();
+        m.check_runtime_config(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
