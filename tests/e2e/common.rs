@@ -1,0 +1,273 @@
+//! One helper to start an app, one to talk to it, and the checks every test
+//! ends with.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use ausweis_tests::manifest::Manifest;
+use ausweis_tests::{AppOptions, KvBackend, Outcome, RunningApp};
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// User agent every test client sends, so scans can look for it.
+pub const USER_AGENT: &str = "ausweis-e2e-agent/1.0 (canary)";
+/// A password that passes the policy.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// Builds the components once per test run, as `spin build` would.
+fn build_once() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        ausweis_tests::build_components(&ausweis_tests::repo_root())
+            .expect("building the components");
+    });
+}
+
+/// An app under test and an HTTP client with a cookie jar.
+pub struct TestApp {
+    pub app: Option<RunningApp>,
+    pub http: reqwest::Client,
+    /// Strings that must appear in no store and no log when the test ends.
+    pub secrets: Vec<String>,
+}
+
+/// A response, read whole.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn error_code(&self) -> &str {
+        self.body["error"].as_str().unwrap_or("")
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .user_agent(USER_AGENT)
+        .build()
+        .expect("client")
+}
+
+/// Starts an app on fresh in-memory stores.
+pub async fn start() -> TestApp {
+    start_with(HashMap::new(), None).await
+}
+
+/// Starts an app with variable overrides, optionally on a given backend.
+pub async fn start_with(variables: HashMap<String, String>, kv: Option<Arc<KvBackend>>) -> TestApp {
+    tokio::task::spawn_blocking(build_once)
+        .await
+        .expect("build");
+    let mut opts = AppOptions::new(ausweis_tests::repo_root());
+    opts.variables = variables;
+    opts.kv = kv;
+    let app = RunningApp::start(opts, "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("starting the app");
+    TestApp {
+        app: Some(app),
+        http: client(),
+        secrets: vec![PASSWORD.into(), USER_AGENT.into(), "127.0.0.1".into()],
+    }
+}
+
+pub async fn read(resp: reqwest::Response) -> Reply {
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().await.expect("body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| panic!("not JSON ({status}): {}", String::from_utf8_lossy(&bytes)))
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+impl TestApp {
+    pub fn app(&self) -> &RunningApp {
+        self.app.as_ref().expect("app running")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.app().url(path)
+    }
+
+    pub fn kv(&self) -> Arc<KvBackend> {
+        self.app().kv()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Reply {
+        read(
+            self.http
+                .post(self.url(path))
+                .json(&body)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        read(self.http.get(self.url(path)).send().await.expect("request")).await
+    }
+
+    pub async fn register(&self, username: &str) -> Reply {
+        self.post(
+            "/api/register",
+            serde_json::json!({"username": username, "password": PASSWORD}),
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Reply {
+        self.post(
+            "/api/login",
+            serde_json::json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    /// Every stored key and value as text, for scans.
+    pub fn store_text(&self) -> String {
+        let mut out = String::new();
+        for (store, entries) in self.kv().dump() {
+            for (key, value) in entries {
+                out.push_str(&format!(
+                    "{store}/{key} = {}\n",
+                    String::from_utf8_lossy(&value)
+                ));
+            }
+        }
+        out
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let Some(app) = self.app.take() else { return };
+        if std::thread::panicking() {
+            eprintln!("--- guest output ---\n{}", app.guest_output());
+            return;
+        }
+        let problems = check_invariants(&app, &self.secrets);
+        if !problems.is_empty() {
+            eprintln!("--- guest output ---\n{}", app.guest_output());
+            panic!("invariants violated:\n{}", problems.join("\n"));
+        }
+    }
+}
+
+struct Family {
+    store: String,
+    regex: regex::Regex,
+    readers: Vec<String>,
+    writers: Vec<String>,
+}
+
+fn families() -> Vec<Family> {
+    let path = ausweis_tests::repo_root().join("kv-schema/schema.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("schema")).expect("schema json");
+    let names = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    schema["families"]
+        .as_array()
+        .expect("families")
+        .iter()
+        .map(|f| Family {
+            store: f["store"].as_str().unwrap_or_default().into(),
+            regex: regex::Regex::new(f["regex"].as_str().unwrap_or("^$")).expect("regex"),
+            readers: names(&f["readers"]),
+            writers: names(&f["writers"]),
+        })
+        .collect()
+}
+
+/// The checks every test ends with:
+/// - every key in every store matches a family of `kv-schema` in that store;
+/// - each component opened only the stores it declares in `spin.toml`, and
+///   touched only keys of families that list it as reader or writer;
+/// - no secret of the test (passwords, the user agent, the client address)
+///   appears in any store or in the guest output.
+pub fn check_invariants(app: &RunningApp, secrets: &[String]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let families = families();
+    let manifest = Manifest::load(&ausweis_tests::repo_root().join("spin.toml")).expect("manifest");
+
+    for (store, entries) in app.kv().dump() {
+        for (key, value) in entries {
+            if !families
+                .iter()
+                .any(|f| f.store == store && f.regex.is_match(&key))
+            {
+                problems.push(format!("key {store}/{key} matches no kv-schema family"));
+            }
+            let text = String::from_utf8_lossy(&value);
+            for s in secrets {
+                if key.contains(s.as_str()) || text.contains(s.as_str()) {
+                    problems.push(format!("{store}/{key} holds a secret of the test"));
+                }
+            }
+            if text.contains("PRIVATE KEY") {
+                problems.push(format!("{store}/{key} holds a private key"));
+            }
+        }
+    }
+
+    for access in app.access_log() {
+        let declared = manifest
+            .components
+            .get(&access.component)
+            .map(|c| c.key_value_stores.contains(&access.store))
+            .unwrap_or(false);
+        if !declared || access.outcome == Outcome::Denied {
+            problems.push(format!(
+                "component {} used store {} it does not declare",
+                access.component, access.store
+            ));
+        }
+        if let Some(key) = &access.key {
+            let allowed = families.iter().any(|f| {
+                f.store == access.store
+                    && f.regex.is_match(key)
+                    && (f.readers.contains(&access.component)
+                        || f.writers.contains(&access.component))
+            });
+            if !allowed {
+                problems.push(format!(
+                    "component {} touched {}/{key} outside its kv-schema families",
+                    access.component, access.store
+                ));
+            }
+        }
+    }
+
+    let output = app.guest_output();
+    for s in secrets {
+        if output.contains(s.as_str()) {
+            problems.push("guest output holds a secret of the test".into());
+        }
+    }
+    if output.contains("PRIVATE KEY") {
+        problems.push("guest output holds a private key".into());
+    }
+    problems
+}

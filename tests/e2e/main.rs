@@ -1,0 +1,18 @@
+//! End-to-end tests: the `.wasm` components that ship, run by the wasmtime
+//! test host, spoken to over HTTP on 127.0.0.1. Each test gets its own app
+//! and fresh stores; when a test ends, the stores and the access log are
+//! checked against `kv-schema/` and `spin.toml` (see `common`).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails by panicking"
+)]
+
+mod common;
+mod invalid_input;
+mod login;
+mod register;
+mod serve;
+mod store_faults;
