@@ -3,12 +3,17 @@
 //! [`http::Response`]. Domain errors become statuses in one place,
 //! [`problem::from_error`].
 
+pub mod admin;
 pub mod cookie;
+pub mod form;
+pub mod html;
 pub mod input;
 pub mod login;
+pub mod oidc;
 pub mod problem;
 pub mod register;
 pub mod reply;
+pub mod token;
 
 use ausweis::config::Vars;
 use ausweis::kv::Kv;

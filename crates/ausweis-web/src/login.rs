@@ -8,7 +8,8 @@ use ausweis::{Error, Result};
 use http::{header, HeaderValue, Method, StatusCode};
 use serde::Serialize;
 
-use crate::{cookie, input, problem, reply, Env, Request, Response};
+use crate::html::{self, escape};
+use crate::{cookie, form, input, problem, reply, Env, Request, Response};
 
 #[derive(Serialize)]
 struct SessionInfo<'a> {
@@ -28,6 +29,9 @@ pub fn handle(req: Request, env: &Env) -> Response {
         ("/api/logout", _) => return problem::method_not_allowed("POST"),
         ("/api/session", &Method::GET) => current(&req, env),
         ("/api/session", _) => return problem::method_not_allowed("GET"),
+        ("/login", &Method::GET) => Ok(login_page(&req, None, StatusCode::OK)),
+        ("/login", &Method::POST) => login_form(&req, env),
+        ("/login", _) => return problem::method_not_allowed("GET, POST"),
         _ => return problem::not_found(),
     };
     result.unwrap_or_else(|e| problem::from_error(&e))
@@ -95,4 +99,99 @@ fn current(req: &Request, env: &Env) -> Result<Response> {
             expires_at: exp,
         },
     ))
+}
+
+/// Where the login page may send the member afterwards: only back into the
+/// sign-in flow or to the start page, never to another site.
+fn safe_return(target: Option<&str>) -> String {
+    match target {
+        Some(t) if t.starts_with("/oidc/authorize?") && !t.contains('\\') => t.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+fn login_page(req: &Request, error: Option<&str>, status: StatusCode) -> Response {
+    let pairs = if req.method() == Method::POST {
+        form::body(req)
+    } else {
+        form::query(req)
+    };
+    let return_to = safe_return(form::single(&pairs, "return_to").ok().flatten());
+    let hint = form::single(&pairs, "login_hint")
+        .ok()
+        .flatten()
+        .or(form::single(&pairs, "username").ok().flatten())
+        .unwrap_or("");
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    html::page(
+        status,
+        "Log in",
+        &format!(
+            "{error}<form method=\"post\" action=\"/login\">{}\
+<label for=\"username\">Username</label>\
+<input id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"{}\">\
+<label for=\"password\">Password</label>\
+<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
+<button>Log in</button></form>",
+            html::hidden("return_to", &return_to),
+            escape(hint)
+        ),
+    )
+}
+
+/// The login form of the page: on success, back to where the member came from.
+fn login_form(req: &Request, env: &Env) -> Result<Response> {
+    if !form::is_form(req) || !cookie::same_origin(req) {
+        return Ok(login_page(
+            req,
+            Some("Please use the login form."),
+            StatusCode::BAD_REQUEST,
+        ));
+    }
+    let pairs = form::body(req);
+    let (Ok(Some(username)), Ok(Some(password))) = (
+        form::single(&pairs, "username"),
+        form::single(&pairs, "password"),
+    ) else {
+        return Ok(login_page(
+            req,
+            Some("Enter your username and password."),
+            StatusCode::BAD_REQUEST,
+        ));
+    };
+    let settings = Settings {
+        hash: HashParams::from_vars(env.vars)?,
+        sessions: lifetimes(env)?,
+    };
+    let password = Secret::new(password.to_owned());
+    match login::login(env.kv, &settings, username, &password, env.now) {
+        Ok(done) => {
+            crate::log_event("login", "ok");
+            let target = safe_return(form::single(&pairs, "return_to").ok().flatten());
+            let resp = html::redirect(StatusCode::SEE_OTHER, &target);
+            let cookie = cookie::set(req, done.session_id.expose(), settings.sessions.max);
+            Ok(with_cookie(resp, cookie))
+        }
+        Err(Error::InvalidCredentials) => {
+            crate::log_event("login", "refused");
+            Ok(login_page(
+                req,
+                Some("Username or password is wrong."),
+                StatusCode::UNAUTHORIZED,
+            ))
+        }
+        Err(Error::Throttled { retry_after }) => Ok(login_page(
+            req,
+            Some(&format!(
+                "Too many failed attempts. Try again in {retry_after} seconds."
+            )),
+            StatusCode::TOO_MANY_REQUESTS,
+        )),
+        Err(Error::Invalid { message, .. }) => {
+            Ok(login_page(req, Some(&message), StatusCode::BAD_REQUEST))
+        }
+        Err(e) => Err(e),
+    }
 }

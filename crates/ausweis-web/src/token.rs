@@ -1,0 +1,328 @@
+//! The `token` component: the token endpoint, revocation and logout. It is
+//! the only component that reads signing keys and client secrets, so
+//! everything that signs or checks a client secret lives here.
+
+use ausweis::oidc::client;
+use ausweis::oidc::grant::{self, ClientAuth, GrantError};
+use ausweis::oidc::keys;
+use ausweis::oidc::settings::Settings;
+use ausweis::oidc::OAuthError;
+use ausweis::secret::Secret;
+use ausweis::session::{self, Lifetimes};
+use ausweis::Result;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use http::{header, HeaderValue, Method, StatusCode};
+use jwt_simple::prelude::NoCustomClaims;
+use serde_json::json;
+
+use crate::html::{self, escape};
+use crate::{cookie, form, problem, reply, Env, Request, Response};
+
+/// Handles the token component's routes.
+pub fn handle(req: Request, env: &Env) -> Response {
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    let result = match (path.as_str(), req.method()) {
+        ("/oidc/token", &Method::POST) => token(&req, env),
+        ("/oidc/token", _) => return problem::method_not_allowed("POST"),
+        ("/oidc/revoke", &Method::POST) => revoke(&req, env),
+        ("/oidc/revoke", _) => return problem::method_not_allowed("POST"),
+        ("/oidc/logout", &Method::GET | &Method::POST) => logout(&req, env),
+        ("/oidc/logout", _) => return problem::method_not_allowed("GET, POST"),
+        _ => return problem::not_found(),
+    };
+    result.unwrap_or_else(|e| problem::from_error(&e))
+}
+
+/// RFC 6749 section 5.2 error answer.
+fn oauth_error(err: &OAuthError, basic: bool) -> Response {
+    let status = if err.error == "invalid_client" {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut resp = reply::json(status, err);
+    if status == StatusCode::UNAUTHORIZED && basic {
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"ausweis\""),
+        );
+    }
+    resp.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+fn bad(text: &str) -> Response {
+    oauth_error(&OAuthError::new("invalid_request", text), false)
+}
+
+/// Client credentials from HTTP Basic (RFC 6749 section 2.3.1: both parts
+/// form-encoded) or from the body; both at once is refused.
+fn client_auth(
+    req: &Request,
+    pairs: &[(String, String)],
+) -> std::result::Result<ClientAuth, String> {
+    let body_id = form::single(pairs, "client_id")?;
+    let body_secret = form::single(pairs, "client_secret")?;
+    let basic = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        });
+    if let Some(encoded) = basic {
+        if body_secret.is_some() {
+            return Err("use one client authentication method".into());
+        }
+        let decoded = STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or("malformed Basic credentials")?;
+        let (id, secret) = decoded
+            .split_once(':')
+            .ok_or("malformed Basic credentials")?;
+        let decode = |s: &str| -> String {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let id = decode(id);
+        if body_id.is_some_and(|b| b != id) {
+            return Err("client_id differs from the Basic credentials".into());
+        }
+        return Ok(ClientAuth {
+            client_id: id,
+            secret: Some(decode(secret)),
+            basic: true,
+        });
+    }
+    Ok(ClientAuth {
+        client_id: body_id.ok_or("client_id is required")?.to_owned(),
+        secret: body_secret.map(String::from),
+        basic: false,
+    })
+}
+
+fn token(req: &Request, env: &Env) -> Result<Response> {
+    if !form::is_form(req) {
+        return Ok(bad("the body must be application/x-www-form-urlencoded"));
+    }
+    let settings = Settings::from_vars(env.vars)?;
+    let pairs = form::body(req);
+    let auth = match client_auth(req, &pairs) {
+        Ok(a) => a,
+        Err(m) => return Ok(bad(&m)),
+    };
+    let get = |name: &str| form::single(&pairs, name);
+    let (grant_type, code, redirect_uri, verifier, refresh, scope) = match (
+        get("grant_type"),
+        get("code"),
+        get("redirect_uri"),
+        get("code_verifier"),
+        get("refresh_token"),
+        get("scope"),
+    ) {
+        (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e), Ok(f)) => (a, b, c, d, e, f),
+        _ => return Ok(bad("a parameter is repeated")),
+    };
+    let result = grant::authenticate(env.kv, &auth).and_then(|client| match grant_type {
+        Some("authorization_code") => {
+            let Some(code) = code else {
+                return Err(GrantError::OAuth(OAuthError::new(
+                    "invalid_request",
+                    "code is required",
+                )));
+            };
+            grant::exchange_code(
+                env.kv,
+                &settings,
+                &client,
+                code,
+                redirect_uri,
+                verifier,
+                env.now,
+            )
+        }
+        Some("refresh_token") => {
+            let Some(refresh) = refresh else {
+                return Err(GrantError::OAuth(OAuthError::new(
+                    "invalid_request",
+                    "refresh_token is required",
+                )));
+            };
+            grant::refresh(env.kv, &settings, &client, refresh, scope, env.now)
+        }
+        Some(_) => Err(GrantError::OAuth(OAuthError::new(
+            "unsupported_grant_type",
+            "grant_type must be authorization_code or refresh_token",
+        ))),
+        None => Err(GrantError::OAuth(OAuthError::new(
+            "invalid_request",
+            "grant_type is required",
+        ))),
+    });
+    match result {
+        Ok(tokens) => {
+            crate::log_event("token", grant_type.unwrap_or("unknown"));
+            let mut resp = reply::json(StatusCode::OK, &tokens);
+            resp.headers_mut()
+                .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+            Ok(resp)
+        }
+        Err(GrantError::OAuth(e)) => {
+            crate::log_event("token", e.error);
+            Ok(oauth_error(&e, auth.basic))
+        }
+        Err(GrantError::Other(e)) => Err(e),
+    }
+}
+
+/// RFC 7009.
+fn revoke(req: &Request, env: &Env) -> Result<Response> {
+    if !form::is_form(req) {
+        return Ok(bad("the body must be application/x-www-form-urlencoded"));
+    }
+    let settings = Settings::from_vars(env.vars)?;
+    let pairs = form::body(req);
+    let auth = match client_auth(req, &pairs) {
+        Ok(a) => a,
+        Err(m) => return Ok(bad(&m)),
+    };
+    let Ok(Some(token)) = form::single(&pairs, "token") else {
+        return Ok(bad("token is required"));
+    };
+    let result = grant::authenticate(env.kv, &auth)
+        .and_then(|client| grant::revoke(env.kv, &settings, &client, token, env.now));
+    match result {
+        Ok(()) => {
+            crate::log_event("revoke", "ok");
+            Ok(reply::json(StatusCode::OK, &json!({})))
+        }
+        Err(GrantError::OAuth(e)) => Ok(oauth_error(&e, auth.basic)),
+        Err(GrantError::Other(e)) => Err(e),
+    }
+}
+
+fn logged_out_page() -> Response {
+    html::page(
+        StatusCode::OK,
+        "Logged out",
+        "<p>You are logged out of ausweis.</p>",
+    )
+}
+
+/// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+fn logout(req: &Request, env: &Env) -> Result<Response> {
+    let settings = Settings::from_vars(env.vars)?;
+    let pairs = if req.method() == Method::POST && form::is_form(req) {
+        form::body(req)
+    } else {
+        form::query(req)
+    };
+    let page_error = |m: &str| {
+        html::page(
+            StatusCode::BAD_REQUEST,
+            "Logout refused",
+            &format!("<p class=\"error\">{}</p>", escape(m)),
+        )
+    };
+    let get = |n: &str| form::single(&pairs, n);
+    let (hint, post_logout, state, client_id, confirm) = match (
+        get("id_token_hint"),
+        get("post_logout_redirect_uri"),
+        get("state"),
+        get("client_id"),
+        get("csrf"),
+    ) {
+        (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e)) => (a, b, c, d, e),
+        _ => return Ok(page_error("a parameter is repeated")),
+    };
+
+    // the hint names the client; an expired hint is still a valid hint
+    let hinted_client = match hint {
+        Some(h) => match keys::verify_hint::<NoCustomClaims>(env.kv, h, &settings.issuer) {
+            Ok(claims) => claims.audiences.and_then(|a| a.into_string().ok()),
+            Err(_) => return Ok(page_error("the id_token_hint is not valid")),
+        },
+        None => None,
+    };
+    if let (Some(h), Some(c)) = (&hinted_client, client_id) {
+        if h != c {
+            return Ok(page_error("client_id does not match the id_token_hint"));
+        }
+    }
+    let client_name = hinted_client.or(client_id.map(String::from));
+    let redirect = match (post_logout, &client_name) {
+        (Some(uri), Some(id)) => {
+            let Some(client) = client::find(env.kv, id)? else {
+                return Ok(page_error("unknown client"));
+            };
+            if !client.post_logout_redirect_uris.iter().any(|u| u == uri) {
+                return Ok(page_error(
+                    "post_logout_redirect_uri is not registered for this client",
+                ));
+            }
+            Some(uri.to_owned())
+        }
+        (Some(_), None) => {
+            return Ok(page_error(
+                "post_logout_redirect_uri needs id_token_hint or client_id",
+            ))
+        }
+        (None, _) => None,
+    };
+
+    let session_id = cookie::session_id(req);
+    // without a hint, ask the member (a forged link must not log them out)
+    if hint.is_none() {
+        let expected = session_id.as_deref().map(cookie::csrf_token);
+        let confirmed =
+            req.method() == Method::POST && confirm.is_some() && confirm == expected.as_deref();
+        if !confirmed {
+            let Some(token) = expected else {
+                return Ok(logged_out_page());
+            };
+            let fields: String = pairs
+                .iter()
+                .filter(|(k, _)| k != "csrf")
+                .map(|(k, v)| html::hidden(k, v))
+                .collect();
+            return Ok(html::page(
+                StatusCode::OK,
+                "Log out?",
+                &format!(
+                    "<form method=\"post\" action=\"/oidc/logout\">{fields}{}\
+<button>Log out of ausweis</button></form>",
+                    html::hidden("csrf", &token)
+                ),
+            ));
+        }
+    }
+    if let Some(id) = session_id {
+        session::end(env.kv, &Secret::new(id))?;
+    }
+    let _ = Lifetimes::from_vars(env.vars)?;
+    crate::log_event("logout", "rp_initiated");
+    let mut resp = match redirect {
+        Some(uri) => {
+            let target = match (state, url::Url::parse(&uri)) {
+                (Some(s), Ok(mut u)) => {
+                    u.query_pairs_mut().append_pair("state", s);
+                    u.to_string()
+                }
+                _ => uri,
+            };
+            html::redirect(StatusCode::FOUND, &target)
+        }
+        None => logged_out_page(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&cookie::clear(req)) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
