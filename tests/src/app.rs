@@ -155,6 +155,11 @@ impl RunningApp {
                 stores: decl.key_value_stores.iter().cloned().collect(),
                 allowed_hosts,
                 variables: decl.variables.clone(),
+                environment: decl
+                    .environment
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 app_variables: app_variables.clone(),
                 kv: kv.clone(),
                 output: output.clone(),

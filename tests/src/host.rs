@@ -63,6 +63,7 @@ pub(crate) struct ComponentEnv {
     pub(crate) stores: HashSet<String>,
     pub(crate) allowed_hosts: Vec<AllowedHost>,
     pub(crate) variables: BTreeMap<String, Template>,
+    pub(crate) environment: Vec<(String, String)>,
     pub(crate) app_variables: Arc<AppVariables>,
     pub(crate) kv: Arc<KvBackend>,
     pub(crate) output: GuestOutput,
@@ -81,6 +82,7 @@ pub struct InstanceState {
 impl InstanceState {
     pub(crate) fn new(env: Arc<ComponentEnv>) -> InstanceState {
         let mut builder = WasiCtxBuilder::new();
+        builder.envs(&env.environment);
         env.output.attach(&mut builder);
         InstanceState {
             wasi: builder.build(),

@@ -51,6 +51,8 @@ pub struct ComponentDecl {
     pub allowed_outbound_hosts: Vec<String>,
     /// Component variables: name to template over application variables.
     pub variables: BTreeMap<String, Template>,
+    /// Environment variables the component's WASI environment holds.
+    pub environment: BTreeMap<String, String>,
     /// The `[component.<id>.build]` table, if any.
     pub build: Option<BuildDecl>,
 }
@@ -127,6 +129,12 @@ impl Manifest {
                 }
                 comp_vars.insert(name, template);
             }
+            if raw_comp.files.is_some() {
+                bail!("component {id:?}: `files` is not supported by this host");
+            }
+            if raw_comp.dependencies.is_some() {
+                bail!("component {id:?}: `dependencies` is not supported by this host");
+            }
             for host in &raw_comp.allowed_outbound_hosts {
                 let template = Template::parse(host)
                     .with_context(|| format!("component {id:?} allowed_outbound_hosts"))?;
@@ -146,6 +154,7 @@ impl Manifest {
                     key_value_stores: raw_comp.key_value_stores,
                     allowed_outbound_hosts: raw_comp.allowed_outbound_hosts,
                     variables: comp_vars,
+                    environment: raw_comp.environment,
                     build: raw_comp.build.map(|b| BuildDecl {
                         command: b.command,
                         workdir: b.workdir.map(PathBuf::from),
@@ -292,6 +301,10 @@ struct RawComponent {
     allowed_outbound_hosts: Vec<String>,
     #[serde(default)]
     variables: BTreeMap<String, String>,
+    #[serde(default)]
+    environment: BTreeMap<String, String>,
+    files: Option<serde::de::IgnoredAny>,
+    dependencies: Option<serde::de::IgnoredAny>,
     build: Option<RawBuild>,
 }
 
@@ -351,6 +364,21 @@ watch = ["src/**/*.rs"]
         assert_eq!(api.key_value_stores, vec!["accounts".to_string()]);
         assert_eq!(api.build.as_ref().unwrap().command, "cargo build");
         assert_eq!(m.source_path(api), PathBuf::from("/app/target/api.wasm"));
+    }
+
+    #[test]
+    fn environment_is_read_and_files_are_refused() {
+        let text = SAMPLE.replace(
+            "key_value_stores = [\"accounts\"]",
+            "key_value_stores = [\"accounts\"]\nenvironment = { RUST_LOG = \"info\" }",
+        );
+        let m = Manifest::parse(&text, PathBuf::from(".")).unwrap();
+        assert_eq!(m.components["api"].environment["RUST_LOG"], "info");
+        let text = SAMPLE.replace(
+            "key_value_stores = [\"accounts\"]",
+            "key_value_stores = [\"accounts\"]\nfiles = [\"static/**\"]",
+        );
+        assert!(Manifest::parse(&text, PathBuf::from(".")).is_err());
     }
 
     #[test]
