@@ -53,6 +53,16 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// A browser stand-in: keeps cookies, does not follow redirects.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
 /// Starts an app on fresh in-memory stores.
 pub async fn start() -> TestApp {
     start_with(HashMap::new(), None).await
@@ -60,13 +70,40 @@ pub async fn start() -> TestApp {
 
 /// Starts an app with variable overrides, optionally on a given backend.
 pub async fn start_with(variables: HashMap<String, String>, kv: Option<Arc<KvBackend>>) -> TestApp {
+    start_on(variables, kv, 0).await
+}
+
+/// The admin secret of apps started by [`start_provider`].
+pub const ADMIN_SECRET: &str = "test-admin-secret-0123456789";
+
+/// Starts an app whose `issuer` is its own address (OpenID Connect clients
+/// check that discovery names the issuer they asked), with the admin API on.
+pub async fn start_provider(mut variables: HashMap<String, String>) -> TestApp {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    variables
+        .entry("issuer".into())
+        .or_insert(format!("http://127.0.0.1:{port}"));
+    variables.insert("admin_secret".into(), ADMIN_SECRET.into());
+    let mut t = start_on(variables, None, port).await;
+    t.secrets.push(ADMIN_SECRET.into());
+    t
+}
+
+async fn start_on(
+    variables: HashMap<String, String>,
+    kv: Option<Arc<KvBackend>>,
+    port: u16,
+) -> TestApp {
     tokio::task::spawn_blocking(build_once)
         .await
         .expect("build");
     let mut opts = AppOptions::new(ausweis_tests::repo_root());
     opts.variables = variables;
     opts.kv = kv;
-    let app = RunningApp::start(opts, "127.0.0.1:0".parse().expect("addr"))
+    let app = RunningApp::start(opts, format!("127.0.0.1:{port}").parse().expect("addr"))
         .await
         .expect("starting the app");
     TestApp {

@@ -13,6 +13,7 @@
 mod common;
 mod invalid_input;
 mod login;
+mod oidc;
 mod register;
 mod serve;
 mod store_faults;

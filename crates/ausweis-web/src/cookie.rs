@@ -69,6 +69,38 @@ pub fn clear(req: &Request) -> String {
     set(req, "", 0)
 }
 
+/// The anti-forgery token of forms shown to the holder of a session: a
+/// digest of the session id, which a cross-site attacker cannot know.
+pub fn csrf_token(session_id: &str) -> String {
+    ausweis::random::digest_hex("csrf", session_id)
+}
+
+/// Whether a form post came from one of our own pages: the `Origin` (or,
+/// failing that, `Sec-Fetch-Site`) must not name another site.
+pub fn same_origin(req: &Request) -> bool {
+    let own = req
+        .headers()
+        .get("spin-full-url")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|u| Url::parse(u).ok())
+        .map(|u| u.origin().ascii_serialization());
+    if let Some(origin) = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    {
+        return own.as_deref() == Some(origin);
+    }
+    match req
+        .headers()
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(site) => site == "same-origin" || site == "none",
+        None => true,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,37 +137,5 @@ mod tests {
         assert_eq!(session_id(&r).as_deref(), Some("abc"));
         let r = req("https://id.example.org/", Some("ausweis_session=abc"));
         assert_eq!(session_id(&r), None);
-    }
-}
-
-/// The anti-forgery token of forms shown to the holder of a session: a
-/// digest of the session id, which a cross-site attacker cannot know.
-pub fn csrf_token(session_id: &str) -> String {
-    ausweis::random::digest_hex("csrf", session_id)
-}
-
-/// Whether a form post came from one of our own pages: the `Origin` (or,
-/// failing that, `Sec-Fetch-Site`) must not name another site.
-pub fn same_origin(req: &Request) -> bool {
-    let own = req
-        .headers()
-        .get("spin-full-url")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|u| Url::parse(u).ok())
-        .map(|u| u.origin().ascii_serialization());
-    if let Some(origin) = req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    {
-        return own.as_deref() == Some(origin);
-    }
-    match req
-        .headers()
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(site) => site == "same-origin" || site == "none",
-        None => true,
     }
 }

@@ -224,7 +224,7 @@ pub fn authorize(
     let Some(client) = client::find(kv, &req.client_id)? else {
         return Ok(Outcome::ErrorPage("unknown client".into()));
     };
-    if !client.redirect_uris.iter().any(|u| *u == req.redirect_uri) {
+    if !client.redirect_uris.contains(&req.redirect_uri) {
         return Ok(Outcome::ErrorPage(
             "the redirect URI is not registered for this client".into(),
         ));

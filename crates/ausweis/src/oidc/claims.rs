@@ -112,8 +112,10 @@ mod tests {
 
     #[test]
     fn claims_follow_the_scopes() {
-        let mut g = Grants::default();
-        g.member = true;
+        let mut g = Grants {
+            member: true,
+            ..Grants::default()
+        };
         g.permissions.insert("cloud".into(), 100);
         g.permissions.insert("old".into(), 5);
         let all: Vec<String> = ["openid", "profile", "email", "groups"]
