@@ -173,3 +173,22 @@ async fn login_rehashes_a_password_stored_with_older_parameters() {
     t.post("/api/logout", serde_json::json!({})).await;
     assert_eq!(t.login("ivan", PASSWORD).await.status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_sent_spin_full_url_does_not_change_the_cookie() {
+    let t = common::start().await;
+    t.register("judy").await;
+    let r = common::read(
+        t.http
+            .post(t.url("/api/login"))
+            .header("spin-full-url", "https://spoofed.example/api/login")
+            .json(&serde_json::json!({"username": "judy", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let cookie = r.headers["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("ausweis_session=") && !cookie.contains("Secure"), "{cookie}");
+}

@@ -11,15 +11,22 @@ pub const SECURE_NAME: &str = "__Host-ausweis_session";
 /// Cookie name over plain HTTP on localhost, where `Secure` cannot be set.
 pub const PLAIN_NAME: &str = "ausweis_session";
 
+/// The URL Spin served, from `spin-full-url`. Spin appends its own header
+/// after any the client sent, so only the last value is Spin's; a client's
+/// copy must not decide whether the cookie is `Secure`.
+pub fn served_url(req: &Request) -> Option<&str> {
+    req.headers()
+        .get_all("spin-full-url")
+        .iter()
+        .next_back()
+        .and_then(|v| v.to_str().ok())
+}
+
 /// Whether the request came over plain HTTP to a loopback name, the one case
 /// in which the cookie goes without `Secure`. Spin tells the URL it served
 /// in the `spin-full-url` header.
 pub fn plain_localhost(req: &Request) -> bool {
-    let Some(full) = req
-        .headers()
-        .get("spin-full-url")
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(full) = served_url(req) else {
         return false;
     };
     let Ok(url) = Url::parse(full) else {
@@ -78,10 +85,7 @@ pub fn csrf_token(session_id: &str) -> String {
 /// Whether a form post came from one of our own pages: the `Origin` (or,
 /// failing that, `Sec-Fetch-Site`) must not name another site.
 pub fn same_origin(req: &Request) -> bool {
-    let own = req
-        .headers()
-        .get("spin-full-url")
-        .and_then(|v| v.to_str().ok())
+    let own = served_url(req)
         .and_then(|u| Url::parse(u).ok())
         .map(|u| u.origin().ascii_serialization());
     if let Some(origin) = req
@@ -126,6 +130,22 @@ mod tests {
             let c = set(r, "x", 1);
             assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.contains("Path=/"));
         }
+    }
+
+    #[test]
+    fn a_client_copy_of_spin_full_url_does_not_decide() {
+        let r = http::Request::builder()
+            .header("spin-full-url", "https://spoofed.example/")
+            .header("spin-full-url", "http://127.0.0.1:3000/api/login")
+            .body(Vec::new())
+            .unwrap_or_default();
+        assert!(plain_localhost(&r));
+        let r = http::Request::builder()
+            .header("spin-full-url", "http://127.0.0.1:3000/")
+            .header("spin-full-url", "https://id.example.org/api/login")
+            .body(Vec::new())
+            .unwrap_or_default();
+        assert!(!plain_localhost(&r));
     }
 
     #[test]
