@@ -190,5 +190,8 @@ async fn a_client_sent_spin_full_url_does_not_change_the_cookie() {
     .await;
     assert_eq!(r.status, StatusCode::OK);
     let cookie = r.headers["set-cookie"].to_str().unwrap();
-    assert!(cookie.starts_with("ausweis_session=") && !cookie.contains("Secure"), "{cookie}");
+    assert!(
+        cookie.starts_with("ausweis_session=") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
 }

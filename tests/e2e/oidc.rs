@@ -872,3 +872,128 @@ async fn admin_api_needs_the_secret() {
     let r = common::read(t.http.get(t.url("/admin/clients")).send().await.unwrap()).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
+
+/// A stand-in relying party's back-channel endpoint: accepts one request on
+/// 127.0.0.1 and hands over its body.
+async fn one_post(listener: tokio::net::TcpListener) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut sock, _) = listener.accept().await.unwrap();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = sock.read(&mut chunk).await.unwrap();
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap_or(0);
+            if body.len() >= len || n == 0 {
+                sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .await
+                    .unwrap();
+                return body.to_string();
+            }
+        }
+        assert!(n > 0, "connection closed early");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_sends_a_backchannel_logout_token_to_clients_of_the_session() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let vars = HashMap::from([(
+        "backchannel_logout_hosts".to_string(),
+        format!("http://127.0.0.1:{port}"),
+    )]);
+    let mut t = common::start_provider(vars).await;
+    // the logout URI names this machine's address; it is the relying party's, not a client's
+    t.secrets.retain(|s| s != "127.0.0.1");
+    t.register("erin").await;
+    let receiver = tokio::spawn(tokio::time::timeout(
+        Duration::from_secs(30),
+        one_post(listener),
+    ));
+    let secret = add_client(
+        &t,
+        "chat",
+        json!({"redirect_uris": [REDIRECT], "first_party": true, "signing_alg": "EdDSA",
+               "backchannel_logout_uri": format!("http://127.0.0.1:{port}/backchannel")}),
+    )
+    .await
+    .unwrap();
+    t.secrets.push(secret.clone());
+    let browser = common::browser();
+    let url = format!(
+        "/oidc/authorize?response_type=code&client_id=chat&redirect_uri={REDIRECT}&scope=openid"
+    );
+    let cb = browse(&t, &browser, &url, "erin", false).await;
+    let tokens = token_post(
+        &t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &cb.params["code"]),
+            ("redirect_uri", REDIRECT),
+        ],
+        Some(("chat", &secret)),
+    )
+    .await;
+    let id_token = tokens.body["id_token"].as_str().unwrap().to_string();
+    let sid = payload(&id_token)["sid"].as_str().unwrap().to_string();
+    let dump = t.kv().dump();
+    assert!(
+        dump["oidc"]
+            .keys()
+            .any(|k| k.starts_with(&format!("rp:{sid}:chat"))),
+        "the exchange must note the signed-in client: {:?}",
+        dump["oidc"].keys().collect::<Vec<_>>()
+    );
+
+    let resp = browser
+        .get(t.url(&format!("/oidc/logout?id_token_hint={id_token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let body = receiver
+        .await
+        .unwrap()
+        .expect("no back-channel logout within 30 s");
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
+    let token = &form["logout_token"];
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["typ"], "logout+jwt");
+    assert_eq!(header["alg"], "EdDSA");
+    let claims = payload(token);
+    assert_eq!(claims["sid"], sid);
+    assert_eq!(claims["aud"], "chat");
+    assert_eq!(claims["iss"], t.app().base_url());
+    assert_eq!(claims["sub"], payload(&id_token)["sub"]);
+    assert!(claims["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(claims.get("nonce").is_none());
+    let jwks = common::read(rp_http().get(t.url("/oidc/jwks")).send().await.unwrap()).await;
+    assert!(jwks.body["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["kid"] == header["kid"]));
+    let outbound = t.app().outbound_log();
+    assert!(
+        outbound.iter().all(|o| o.component == "token"),
+        "only token sends"
+    );
+}

@@ -4,6 +4,7 @@
 //! [`serve`].
 
 mod kv;
+mod outbound;
 
 use ausweis::config::Vars;
 use ausweis_web::{problem, Env, Request, Response, MAX_BODY};
@@ -11,6 +12,7 @@ use futures::StreamExt;
 use spin_sdk::http::{Fields, IncomingRequest, Method, OutgoingResponse, ResponseOutparam};
 
 pub use kv::SpinKv;
+pub use outbound::SpinOutbound;
 
 /// Spin variables of the running component.
 pub struct SpinVars;
@@ -112,6 +114,7 @@ pub async fn serve(
             let env = Env {
                 kv: &kv,
                 vars: &SpinVars,
+                outbound: &SpinOutbound,
                 now: now(),
             };
             handler(request, &env)

@@ -32,8 +32,17 @@ pub struct Env<'a> {
     pub kv: &'a dyn Kv,
     /// The component's variables.
     pub vars: &'a dyn Vars,
+    /// Outgoing HTTP, limited by the host to the component's allowed hosts.
+    pub outbound: &'a dyn Outbound,
     /// Current Unix time in seconds.
     pub now: u64,
+}
+
+/// Outgoing HTTP requests, as far as handlers need them.
+pub trait Outbound {
+    /// POSTs a form-encoded body and returns the response status. Gives up
+    /// after `timeout_ms`.
+    fn post_form(&self, url: &str, body: &str, timeout_ms: u64) -> Result<u16, String>;
 }
 
 /// Writes one line about what happened, never to whom: an event name and

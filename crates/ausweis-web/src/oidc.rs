@@ -64,7 +64,8 @@ fn discovery(env: &Env) -> Result<Response> {
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
-        "backchannel_logout_supported": false,
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "frontchannel_logout_supported": false,
     });
     let mut resp = reply::json(StatusCode::OK, &doc);

@@ -5,6 +5,7 @@
 use ausweis::oidc::client;
 use ausweis::oidc::grant::{self, ClientAuth, GrantError};
 use ausweis::oidc::keys;
+use ausweis::oidc::logout;
 use ausweis::oidc::settings::Settings;
 use ausweis::oidc::OAuthError;
 use ausweis::secret::Secret;
@@ -216,6 +217,30 @@ fn logged_out_page() -> Response {
     )
 }
 
+/// Sends logout tokens to the clients the session signed in to. A client
+/// that does not answer 200 is logged, by event only; the member's logout
+/// goes on regardless.
+fn backchannel(env: &Env, settings: &Settings, sid: &str) -> Result<()> {
+    for notice in logout::notices(env.kv, settings, sid, env.now)? {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("logout_token", &notice.token)
+            .finish();
+        let outcome = match env
+            .outbound
+            .post_form(&notice.uri, &body, BACKCHANNEL_TIMEOUT_MS)
+        {
+            Ok(200 | 204) => "sent",
+            Ok(_) => "refused",
+            Err(_) => "unreachable",
+        };
+        crate::log_event("backchannel_logout", outcome);
+    }
+    Ok(())
+}
+
+/// How long one client may take to acknowledge a logout token.
+const BACKCHANNEL_TIMEOUT_MS: u64 = 3000;
+
 /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
 fn logout(req: &Request, env: &Env) -> Result<Response> {
     let settings = Settings::from_vars(env.vars)?;
@@ -304,9 +329,14 @@ fn logout(req: &Request, env: &Env) -> Result<Response> {
         }
     }
     if let Some(id) = session_id {
-        session::end(env.kv, &Secret::new(id))?;
+        let id = Secret::new(id);
+        let life = Lifetimes::from_vars(env.vars)?;
+        let sid = session::lookup(env.kv, &life, &id, env.now)?.map(|(s, _)| s.sid);
+        session::end(env.kv, &id)?;
+        if let Some(sid) = sid {
+            backchannel(env, &settings, &sid)?;
+        }
     }
-    let _ = Lifetimes::from_vars(env.vars)?;
     crate::log_event("logout", "rp_initiated");
     let mut resp = match redirect {
         Some(uri) => {

@@ -393,6 +393,8 @@ pub fn exchange_code(
         now + settings.refresh_seconds,
         &family,
     )?;
+    let until = now + settings.refresh_seconds;
+    crate::oidc::logout::remember(kv, client, &rec.sid, &rec.account_id, until)?;
     issue(
         kv,
         settings,

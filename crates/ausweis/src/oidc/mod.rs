@@ -11,6 +11,7 @@ pub mod claims;
 pub mod client;
 pub mod grant;
 pub mod keys;
+pub mod logout;
 pub mod settings;
 
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,456 @@
+//! Measures what ausweis costs against the natural limits, in one run:
+//!
+//!     cargo run --release -p ausweis-tests --bin bench -- --out FILE.json [--seconds N]
+//!
+//! Runs the app in the test host on 127.0.0.1 and compares each endpoint
+//! with the same work done natively (an Argon2id hash, a signature and the
+//! store writes of a refresh). Prints a table and writes the figures as JSON.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use ausweis::kv::MemoryKv;
+use ausweis::oidc::authorize::{self, AuthRequest, Outcome};
+use ausweis::oidc::client::{self, ClientInput};
+use ausweis::oidc::grant;
+use ausweis::oidc::settings::Settings;
+use ausweis::password::{self, HashParams};
+use ausweis::register::{self, NewAccount};
+use ausweis::secret::Secret;
+use ausweis::session::Session;
+use ausweis_tests::manifest::Manifest;
+use ausweis_tests::{AppOptions, RunningApp};
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "correct horse battery staple";
+const ADMIN: &str = "bench-admin-secret-0123456789";
+const REDIRECT: &str = "http://localhost:9/callback";
+const ALGS: [&str; 3] = ["RS256", "ES256", "EdDSA"];
+
+/// CPU seconds used by this process so far (user + system), from
+/// /proc/self/stat in clock ticks of 1/100 s.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // fields[0] is the state (field 3 of the line): utime is field 14, stime 15
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn median_ms(mut f: impl FnMut() -> Result<()>, n: usize) -> Result<f64> {
+    let mut times = Vec::new();
+    for _ in 0..n {
+        let start = Instant::now();
+        f()?;
+        times.push(start.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(percentile(&times, 0.5))
+}
+
+struct Bench {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Bench {
+    async fn post_json(&self, path: &str, body: Value) -> Result<(u16, Value)> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn admin_put(&self, path: &str, body: Value) -> Result<Value> {
+        let r = self
+            .http
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(ADMIN)
+            .json(&body)
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("admin {path}: {}", r.status());
+        }
+        Ok(r.json().await?)
+    }
+
+    /// A code through the real flow: authorize, login page, back.
+    async fn code(&self, client_id: &str) -> Result<String> {
+        let browser = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let url = format!(
+            "{}/oidc/authorize?response_type=code&client_id={client_id}&redirect_uri={REDIRECT}&scope=openid%20profile%20groups",
+            self.base
+        );
+        let loc = |r: &reqwest::Response| -> Result<String> {
+            Ok(r.headers()
+                .get("location")
+                .ok_or_else(|| anyhow!("no redirect ({})", r.status()))?
+                .to_str()?
+                .to_owned())
+        };
+        let login = loc(&browser.get(&url).send().await?)?;
+        let return_to = url::Url::parse(&format!("{}{login}", self.base))?
+            .query_pairs()
+            .find(|(k, _)| k == "return_to")
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(|| anyhow!("no return_to"))?;
+        let r = browser
+            .post(format!("{}/login", self.base))
+            .form(&[
+                ("username", "bench"),
+                ("password", PASSWORD),
+                ("return_to", &return_to),
+            ])
+            .send()
+            .await?;
+        let back = loc(&r)?;
+        let cb = loc(&browser.get(format!("{}{back}", self.base)).send().await?)?;
+        url::Url::parse(&cb)?
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .ok_or_else(|| anyhow!("no code in {cb}"))
+    }
+
+    async fn token(&self, client: &str, secret: &str, form: &[(&str, &str)]) -> Result<Value> {
+        let r = self
+            .http
+            .post(format!("{}/oidc/token", self.base))
+            .basic_auth(client, Some(secret))
+            .form(form)
+            .send()
+            .await?;
+        let status = r.status();
+        let body: Value = r.json().await?;
+        if !status.is_success() {
+            bail!("token: {status} {body}");
+        }
+        Ok(body)
+    }
+}
+
+/// Refreshes in a loop for `secs`; returns (count, wall s, cpu s).
+async fn refresh_loop(
+    b: &Bench,
+    client: &str,
+    secret: &str,
+    mut refresh: String,
+    secs: f64,
+) -> Result<(u64, f64, f64)> {
+    let (start, cpu0) = (Instant::now(), cpu_seconds());
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < secs && n < 1_000_000 {
+        let t = b
+            .token(
+                client,
+                secret,
+                &[("grant_type", "refresh_token"), ("refresh_token", &refresh)],
+            )
+            .await?;
+        refresh = t["refresh_token"].as_str().unwrap_or_default().to_owned();
+        n += 1;
+    }
+    Ok((n, start.elapsed().as_secs_f64(), cpu_seconds() - cpu0))
+}
+
+/// The same refresh natively: domain code over an in-memory store.
+fn native_refresh(alg: &str, secs: f64) -> Result<f64> {
+    let kv = MemoryKv::new();
+    let settings = Settings {
+        issuer: "http://127.0.0.1".into(),
+        code_seconds: 60,
+        access_seconds: 600,
+        refresh_seconds: 86_400,
+        key_rotate_seconds: 31_536_000,
+        key_publish_lead_seconds: 0,
+    };
+    let now = 1_900_000_000;
+    let reg = register::register(
+        &kv,
+        &register::Settings {
+            hash: HashParams {
+                memory_kib: 64,
+                iterations: 1,
+                parallelism: 1,
+            },
+            mail_domain: "example.org".into(),
+        },
+        NewAccount {
+            username: "bench".into(),
+            password: Secret::new(PASSWORD.into()),
+            email: None,
+            public_key: None,
+        },
+        now,
+    )
+    .map_err(|e| anyhow!("{e}"))?;
+    let input = ClientInput {
+        redirect_uris: vec![REDIRECT.into()],
+        signing_alg: Some(alg.into()),
+        first_party: true,
+        ..ClientInput::default()
+    };
+    let (c, _) = client::put(&kv, input, "native").map_err(|e| anyhow!("{e}"))?;
+    let session = Session {
+        account_id: reg.account.id.clone(),
+        username: "bench".into(),
+        auth_time: now,
+        seen: now,
+        amr: vec!["pwd".into()],
+        sid: "sid".into(),
+    };
+    let pairs: Vec<(String, String)> = [
+        ("response_type", "code"),
+        ("client_id", "native"),
+        ("redirect_uri", REDIRECT),
+        ("scope", "openid profile groups"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let req = AuthRequest::from_pairs(&pairs).map_err(|e| anyhow!(e))?;
+    let Outcome::Code { code, .. } =
+        authorize::authorize(&kv, &settings, &req, Some(&session), None, now)
+            .map_err(|e| anyhow!("{e}"))?
+    else {
+        bail!("no code");
+    };
+    let err = |e: grant::GrantError| anyhow!("{e:?}");
+    let mut tokens =
+        grant::exchange_code(&kv, &settings, &c, &code, Some(REDIRECT), None, now).map_err(err)?;
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < secs && n < 10_000_000 {
+        tokens =
+            grant::refresh(&kv, &settings, &c, &tokens.refresh_token, None, now).map_err(err)?;
+        n += 1;
+    }
+    Ok(n as f64 / start.elapsed().as_secs_f64())
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let out = arg("--out");
+    let secs: f64 = arg("--seconds")
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(3.0);
+
+    let root = ausweis_tests::repo_root();
+    ausweis_tests::build_components(&root)?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut opts = AppOptions::new(&root);
+    opts.variables = HashMap::from([
+        ("issuer".to_string(), base.clone()),
+        ("admin_secret".to_string(), ADMIN.to_string()),
+    ]);
+    let app = RunningApp::start(opts, format!("127.0.0.1:{port}").parse()?).await?;
+    let b = Bench {
+        base,
+        http: reqwest::Client::builder().build()?,
+    };
+    let mut figures: BTreeMap<String, Value> = BTreeMap::new();
+
+    // the natural limit of login: one Argon2id hash at the configured parameters
+    let params = HashParams::OWASP_MINIMUM;
+    let pw = Secret::new(PASSWORD.into());
+    let argon = median_ms(
+        || {
+            password::hash(&pw, &params)
+                .map(drop)
+                .map_err(|e| anyhow!("{e}"))
+        },
+        9,
+    )?;
+    figures.insert("argon2_native_ms".into(), json!(argon));
+    let keygen = median_ms(
+        || {
+            ausweis::openpgp::generate("bench@example.org", &pw)
+                .map(drop)
+                .map_err(|e| anyhow!("{e}"))
+        },
+        5,
+    )?;
+    figures.insert("pgp_keygen_native_ms".into(), json!(keygen));
+
+    // registration (hash + key pair, in wasm)
+    let mut reg = Vec::new();
+    for i in 0..6 {
+        let name = if i == 0 {
+            "bench".to_string()
+        } else {
+            format!("bench{i}")
+        };
+        let start = Instant::now();
+        let (status, _) = b
+            .post_json(
+                "/api/register",
+                json!({"username": name, "password": PASSWORD}),
+            )
+            .await?;
+        reg.push(start.elapsed().as_secs_f64() * 1000.0);
+        if status != 201 {
+            bail!("register: {status}");
+        }
+    }
+    reg.sort_by(f64::total_cmp);
+    figures.insert("register_p50_ms".into(), json!(percentile(&reg, 0.5)));
+
+    // login
+    let mut logins = Vec::new();
+    for _ in 0..40 {
+        let start = Instant::now();
+        let (status, _) = b
+            .post_json(
+                "/api/login",
+                json!({"username": "bench", "password": PASSWORD}),
+            )
+            .await?;
+        logins.push(start.elapsed().as_secs_f64() * 1000.0);
+        if status != 200 {
+            bail!("login: {status}");
+        }
+    }
+    logins.sort_by(f64::total_cmp);
+    let p50 = percentile(&logins, 0.5);
+    figures.insert("login_p50_ms".into(), json!(p50));
+    figures.insert("login_p99_ms".into(), json!(percentile(&logins, 0.99)));
+    figures.insert("login_ratio".into(), json!(p50 / argon));
+
+    // refresh per algorithm, in the host and natively
+    let mut refresh = BTreeMap::new();
+    for alg in ALGS {
+        let id = format!("bench-{}", alg.to_lowercase());
+        let made = b
+            .admin_put(
+                &format!("/admin/clients/{id}"),
+                json!({"redirect_uris": [REDIRECT], "signing_alg": alg, "first_party": true}),
+            )
+            .await?;
+        let secret = made["client_secret"]
+            .as_str()
+            .ok_or_else(|| anyhow!("no secret"))?
+            .to_owned();
+        let code = b.code(&id).await?;
+        let first = b
+            .token(
+                &id,
+                &secret,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", REDIRECT),
+                ],
+            )
+            .await?;
+        let r0 = first["refresh_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let (n, wall, cpu) = refresh_loop(&b, &id, &secret, r0, secs).await?;
+        let per_core = n as f64 / cpu.max(0.01);
+        let native = native_refresh(alg, secs)?;
+        refresh.insert(
+            alg,
+            json!({"count": n, "per_s_wall": n as f64 / wall, "per_s_per_core": per_core,
+                   "native_per_s": native, "ratio_native_over_host": native / per_core}),
+        );
+    }
+    let default_alg = &refresh["RS256"];
+    figures.insert(
+        "refresh_per_s_per_core".into(),
+        default_alg["per_s_per_core"].clone(),
+    );
+    figures.insert(
+        "refresh_native_per_s".into(),
+        default_alg["native_per_s"].clone(),
+    );
+    figures.insert("refresh_by_alg".into(), json!(refresh));
+
+    // JWKS: a fresh instance per request, as Spin does
+    let (start, cpu0) = (Instant::now(), cpu_seconds());
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < secs && n < 1_000_000 {
+        let r = b.http.get(format!("{}/oidc/jwks", b.base)).send().await?;
+        if !r.status().is_success() {
+            bail!("jwks: {}", r.status());
+        }
+        r.bytes().await?;
+        n += 1;
+    }
+    let jwks_cpu = cpu_seconds() - cpu0;
+    figures.insert(
+        "jwks_per_s_per_core".into(),
+        json!(n as f64 / jwks_cpu.max(0.01)),
+    );
+    figures.insert(
+        "jwks_per_s_wall".into(),
+        json!(n as f64 / start.elapsed().as_secs_f64()),
+    );
+
+    // component sizes
+    let manifest = Manifest::load(&root.join("spin.toml"))?;
+    let mut sizes = BTreeMap::new();
+    for (name, decl) in &manifest.components {
+        let path = manifest.source_path(decl);
+        let len = std::fs::metadata(&path)
+            .with_context(|| format!("{}", path.display()))?
+            .len();
+        sizes.insert(name.clone(), json!(len));
+    }
+    figures.insert("wasm_bytes".into(), json!(sizes));
+    figures.insert(
+        "cores".into(),
+        json!(std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)),
+    );
+    app.shutdown().await;
+    let _ = Duration::from_secs(0);
+
+    println!("{:<28} {:>14}", "figure", "value");
+    for (k, v) in &figures {
+        match v {
+            Value::Number(x) => println!("{k:<28} {:>14.2}", x.as_f64().unwrap_or(0.0)),
+            other => println!("{k:<28} {other}"),
+        }
+    }
+    if let Some(path) = out {
+        std::fs::write(&path, serde_json::to_string_pretty(&figures)?)?;
+        println!("written to {path}");
+    }
+    Ok(())
+}
