@@ -191,13 +191,20 @@ fn make_key(kv: &dyn Kv, alg: Alg, now: u64) -> Result<String> {
     Ok(kid)
 }
 
-/// A key ready to sign.
+/// A parsed private key.
+enum KeyPair {
+    Rs256(Box<RS256KeyPair>),
+    Es256(ES256KeyPair),
+    EdDsa(Ed25519KeyPair),
+}
+
+/// A key ready to sign, parsed once for all the tokens of a request.
 pub struct Signer {
     /// Key id, put in every token's header.
     pub kid: String,
     /// Algorithm.
     pub alg: Alg,
-    private: Vec<u8>,
+    key: KeyPair,
 }
 
 impl std::fmt::Debug for Signer {
@@ -210,25 +217,41 @@ impl std::fmt::Debug for Signer {
 }
 
 impl Signer {
+    fn parse(kid: &str, alg: Alg, private: &[u8]) -> Result<Signer> {
+        let key = match alg {
+            Alg::Rs256 => KeyPair::Rs256(Box::new(
+                RS256KeyPair::from_der(private)
+                    .map_err(internal)?
+                    .with_key_id(kid),
+            )),
+            Alg::Es256 => KeyPair::Es256(
+                ES256KeyPair::from_bytes(private)
+                    .map_err(internal)?
+                    .with_key_id(kid),
+            ),
+            Alg::EdDsa => KeyPair::EdDsa(
+                Ed25519KeyPair::from_bytes(private)
+                    .map_err(internal)?
+                    .with_key_id(kid),
+            ),
+        };
+        Ok(Signer {
+            kid: kid.to_owned(),
+            alg,
+            key,
+        })
+    }
+
     /// Signs claims as a JWT with `typ` set to `typ`.
     pub fn sign<C: Serialize>(&self, claims: JWTClaims<C>, typ: &str) -> Result<String> {
         let opts = HeaderOptions {
             signature_type: Some(typ.to_owned()),
             ..HeaderOptions::default()
         };
-        match self.alg {
-            Alg::Rs256 => RS256KeyPair::from_der(&self.private)
-                .map_err(internal)?
-                .with_key_id(&self.kid)
-                .sign_with_options(claims, &opts),
-            Alg::Es256 => ES256KeyPair::from_bytes(&self.private)
-                .map_err(internal)?
-                .with_key_id(&self.kid)
-                .sign_with_options(claims, &opts),
-            Alg::EdDsa => Ed25519KeyPair::from_bytes(&self.private)
-                .map_err(internal)?
-                .with_key_id(&self.kid)
-                .sign_with_options(claims, &opts),
+        match &self.key {
+            KeyPair::Rs256(k) => k.sign_with_options(claims, &opts),
+            KeyPair::Es256(k) => k.sign_with_options(claims, &opts),
+            KeyPair::EdDsa(k) => k.sign_with_options(claims, &opts),
         }
         .map_err(internal)
     }
@@ -237,11 +260,8 @@ impl Signer {
 fn load_signer(kv: &dyn Kv, kid: &str) -> Result<Signer> {
     let (stored, _): (StoredKey, _) = get_json(kv, Store::Signing, &format!("key:{kid}"))?
         .ok_or_else(|| internal("active key is missing"))?;
-    Ok(Signer {
-        kid: kid.to_owned(),
-        alg: stored.alg,
-        private: STANDARD.decode(stored.private).map_err(internal)?,
-    })
+    let private = STANDARD.decode(stored.private).map_err(internal)?;
+    Signer::parse(kid, stored.alg, &private)
 }
 
 fn wait() {
