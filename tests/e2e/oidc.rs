@@ -997,3 +997,221 @@ async fn logout_sends_a_backchannel_logout_token_to_clients_of_the_session() {
         "only token sends"
     );
 }
+
+async fn exchange(
+    t: &TestApp,
+    secret: &str,
+    scope: &str,
+    user: &str,
+    browser: &reqwest::Client,
+) -> Value {
+    let verifier = PkceCodeVerifier::new("k".repeat(50));
+    let challenge = PkceCodeChallenge::from_code_verifier_sha256(&verifier);
+    let url = format!(
+        "/oidc/authorize?response_type=code&client_id=app&redirect_uri={REDIRECT}&scope={scope}&code_challenge={}&code_challenge_method=S256",
+        challenge.as_str()
+    );
+    let cb = browse(t, browser, &url, user, true).await;
+    let r = token_post(
+        t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &cb.params["code"]),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.secret()),
+        ],
+        Some(("app", secret)),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    r.body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_ends_the_session_grants_but_not_offline_ones() {
+    let mut t = common::start_provider(HashMap::new()).await;
+    t.register("fay").await;
+    let secret = add_client(
+        &t,
+        "app",
+        json!({"redirect_uris": [REDIRECT], "first_party": true, "signing_alg": "EdDSA"}),
+    )
+    .await
+    .unwrap();
+    t.secrets.push(secret.clone());
+    let browser = common::browser();
+    let online = exchange(&t, &secret, "openid", "fay", &browser).await;
+    let offline = exchange(&t, &secret, "openid%20offline_access", "fay", &browser).await;
+    let auth = Some(("app", secret.as_str()));
+
+    let out = common::read(
+        browser
+            .post(t.url("/api/logout"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(out.status, StatusCode::OK);
+
+    let access = online["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&t, access).await.status, StatusCode::UNAUTHORIZED);
+    let r = token_post(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", online["refresh_token"].as_str().unwrap()),
+        ],
+        auth,
+    )
+    .await;
+    assert_eq!(r.error_code(), "invalid_grant");
+
+    let r = token_post(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", offline["refresh_token"].as_str().unwrap()),
+        ],
+        auth,
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "offline_access outlives the session: {}",
+        r.body
+    );
+    for v in [&online, &offline, &r.body] {
+        for k in ["access_token", "refresh_token"] {
+            t.secrets.push(v[k].as_str().unwrap().to_string());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_client_made_again_does_not_inherit_old_grants() {
+    let mut t = common::start_provider(HashMap::new()).await;
+    t.register("gil").await;
+    let secret = add_client(
+        &t,
+        "app",
+        json!({"redirect_uris": [REDIRECT], "first_party": true, "signing_alg": "ES256"}),
+    )
+    .await
+    .unwrap();
+    let tokens = exchange(
+        &t,
+        &secret,
+        "openid%20offline_access",
+        "gil",
+        &common::browser(),
+    )
+    .await;
+    let r = common::read(
+        t.http
+            .delete(t.url("/admin/clients/app"))
+            .bearer_auth(ADMIN_SECRET)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let again = add_client(&t, "app", json!({"redirect_uris": [REDIRECT], "first_party": true, "signing_alg": "ES256", "secret": secret})).await;
+    assert_eq!(again.as_deref(), Some(secret.as_str()));
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&t, access).await.status, StatusCode::UNAUTHORIZED);
+    let r = token_post(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+        ],
+        Some(("app", &secret)),
+    )
+    .await;
+    assert_eq!(r.error_code(), "invalid_grant");
+    t.secrets.extend([
+        secret,
+        access.to_string(),
+        tokens["refresh_token"].as_str().unwrap().to_string(),
+    ]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_narrower_refresh_does_not_narrow_the_grant() {
+    let mut t = common::start_provider(HashMap::new()).await;
+    t.register("hal").await;
+    let secret = add_client(
+        &t,
+        "app",
+        json!({"redirect_uris": [REDIRECT], "first_party": true, "signing_alg": "EdDSA"}),
+    )
+    .await
+    .unwrap();
+    t.secrets.push(secret.clone());
+    let tokens = exchange(&t, &secret, "openid%20profile", "hal", &common::browser()).await;
+    let auth = Some(("app", secret.as_str()));
+    let narrow = token_post(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("scope", "openid"),
+        ],
+        auth,
+    )
+    .await;
+    assert_eq!(narrow.body["scope"], "openid");
+    let wide = token_post(
+        &t,
+        &[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                narrow.body["refresh_token"].as_str().unwrap(),
+            ),
+            ("scope", "openid profile"),
+        ],
+        auth,
+    )
+    .await;
+    assert_eq!(wide.status, StatusCode::OK, "{}", wide.body);
+    assert_eq!(wide.body["scope"], "openid profile");
+    for v in [&tokens, &narrow.body, &wide.body] {
+        t.secrets
+            .push(v["refresh_token"].as_str().unwrap().to_string());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn somebody_elses_id_token_does_not_log_a_member_out_unasked() {
+    let mut t = common::start_provider(HashMap::new()).await;
+    t.register("ida").await;
+    t.register("jon").await;
+    let secret = add_client(
+        &t,
+        "app",
+        json!({"redirect_uris": [REDIRECT], "first_party": true, "signing_alg": "EdDSA"}),
+    )
+    .await
+    .unwrap();
+    t.secrets.push(secret.clone());
+    let jon = exchange(&t, &secret, "openid", "jon", &common::browser()).await;
+    let ida_browser = common::browser();
+    exchange(&t, &secret, "openid", "ida", &ida_browser).await;
+
+    let hint = jon["id_token"].as_str().unwrap();
+    let r = ida_browser
+        .get(t.url(&format!("/oidc/logout?id_token_hint={hint}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().get("set-cookie").is_none());
+    assert!(r.text().await.unwrap().contains("Log out?"));
+    let s = common::read(ida_browser.get(t.url("/api/session")).send().await.unwrap()).await;
+    assert_eq!(s.body["username"], "ida", "still logged in");
+}

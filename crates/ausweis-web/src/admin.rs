@@ -54,7 +54,12 @@ fn authorise(req: &Request, env: &Env) -> Option<Response> {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|v| {
+            let (scheme, token) = v.split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then_some(token.trim())
+        })
         .unwrap_or("");
     let a = ausweis::random::digest_hex("admin", given);
     let b = ausweis::random::digest_hex("admin", secret.trim());
@@ -184,13 +189,46 @@ fn parse_expiry(v: &serde_json::Value) -> Result<u64> {
     let [y, m, d] = nums.as_slice() else {
         return Err(bad());
     };
-    if !(1970..=9999).contains(y) || !(1..=12).contains(m) || !(1..=31).contains(d) {
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let valid_day = (1..=12).contains(m) && (1..=month_days[(*m - 1) as usize]).contains(d);
+    if !(1970..=9999).contains(y) || !valid_day {
         return Err(bad());
     }
+    // RFC 3339 section 5.6: `Z` or a numeric offset
+    let mut offset: i64 = 0;
     let secs_of_day = match time {
         None => 0,
         Some(t) => {
-            let t = t.strip_suffix('Z').ok_or_else(bad)?;
+            let t = match t.strip_suffix('Z').or_else(|| t.strip_suffix('z')) {
+                Some(rest) => rest,
+                None => {
+                    let cut = t.rfind(['+', '-']).ok_or_else(bad)?;
+                    let (rest, zone) = t.split_at(cut);
+                    let sign = if zone.starts_with('-') { -1 } else { 1 };
+                    let (hh, mm) = zone[1..].split_once(':').ok_or_else(bad)?;
+                    let hh: i64 = hh.parse().map_err(|_| bad())?;
+                    let mm: i64 = mm.parse().map_err(|_| bad())?;
+                    if hh > 23 || mm > 59 {
+                        return Err(bad());
+                    }
+                    offset = sign * (hh * 3600 + mm * 60);
+                    rest
+                }
+            };
             let hms: Vec<u64> = t
                 .split(':')
                 .map(|p| p.split('.').next().unwrap_or("").parse().map_err(|_| bad()))
@@ -204,7 +242,8 @@ fn parse_expiry(v: &serde_json::Value) -> Result<u64> {
             h * 3600 + mi * 60 + se
         }
     };
-    Ok(days_from_civil(*y, *m, *d) * 86_400 + secs_of_day)
+    let local = (days_from_civil(*y, *m, *d) * 86_400 + secs_of_day) as i64;
+    u64::try_from(local - offset).map_err(|_| bad())
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
@@ -279,6 +318,9 @@ mod tests {
         assert_eq!(parse_expiry(&json!("2000-03-01T00:00:01Z"))?, 951_868_801);
         assert_eq!(parse_expiry(&json!(5))?, 5);
         assert!(parse_expiry(&json!("2027-13-01")).is_err());
+        assert!(parse_expiry(&json!("2027-02-31")).is_err());
+        assert_eq!(parse_expiry(&json!("2024-02-29"))?, 1_709_164_800);
+        assert_eq!(parse_expiry(&json!("1970-01-02T01:00:00+01:00"))?, 86_400);
         assert!(parse_expiry(&json!("soon")).is_err());
         Ok(())
     }

@@ -105,7 +105,13 @@ fn current(req: &Request, env: &Env) -> Result<Response> {
 /// sign-in flow or to the start page, never to another site.
 fn safe_return(target: Option<&str>) -> String {
     match target {
-        Some(t) if t.starts_with("/oidc/authorize?") && !t.contains('\\') => t.to_owned(),
+        Some(t)
+            if t.starts_with("/oidc/authorize?")
+                && !t.contains('\\')
+                && !t.chars().any(char::is_control) =>
+        {
+            t.to_owned()
+        }
         _ => "/".to_owned(),
     }
 }

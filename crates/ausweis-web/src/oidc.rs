@@ -21,9 +21,9 @@ use crate::{cookie, form, problem, reply, Env, Request, Response};
 pub fn handle(req: Request, env: &Env) -> Response {
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let result = match (path.as_str(), req.method()) {
-        ("/.well-known/openid-configuration", &Method::GET) => discovery(env),
+        ("/.well-known/openid-configuration", &Method::GET | &Method::HEAD) => discovery(env),
         ("/.well-known/openid-configuration", _) => return problem::method_not_allowed("GET"),
-        ("/oidc/jwks", &Method::GET) => jwks(env),
+        ("/oidc/jwks", &Method::GET | &Method::HEAD) => jwks(env),
         ("/oidc/jwks", _) => return problem::method_not_allowed("GET"),
         ("/oidc/authorize", &Method::GET | &Method::POST) => authorize_endpoint(&req, env),
         ("/oidc/authorize", _) => return problem::method_not_allowed("GET, POST"),
@@ -31,7 +31,16 @@ pub fn handle(req: Request, env: &Env) -> Response {
         ("/oidc/userinfo", _) => return problem::method_not_allowed("GET, POST"),
         _ => return problem::not_found(),
     };
-    result.unwrap_or_else(|e| problem::from_error(&e))
+    let mut resp = result.unwrap_or_else(|e| problem::from_error(&e));
+    // public documents and bearer-token endpoints: any origin may read
+    // them (no cookies are involved)
+    if path != "/oidc/authorize" {
+        resp.headers_mut().insert(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        );
+    }
+    resp
 }
 
 /// OpenID Connect Discovery 1.0 section 3.
@@ -78,11 +87,17 @@ fn discovery(env: &Env) -> Result<Response> {
 
 fn jwks(env: &Env) -> Result<Response> {
     let doc = keys::jwks(env.kv, env.now)?;
+    let empty = doc["keys"].as_array().is_none_or(|k| k.is_empty());
     let mut resp = reply::json(StatusCode::OK, &doc);
-    resp.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
+    // no key yet (none is made before the first token): let nobody keep
+    // the empty set
+    let cache = if empty {
+        "no-store"
+    } else {
+        "public, max-age=300"
+    };
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/jwk-set+json"),
@@ -224,6 +239,9 @@ fn authorize_endpoint(req: &Request, env: &Env) -> Result<Response> {
                     if k == "prompt" && fresh {
                         let rest: Vec<&str> = v.split(' ').filter(|p| *p != "login").collect();
                         (!rest.is_empty()).then(|| (k.clone(), rest.join(" ")))
+                    } else if k == "max_age" && fresh {
+                        // the login about to happen satisfies it
+                        None
                     } else {
                         Some((k.clone(), v.clone()))
                     }
@@ -258,7 +276,7 @@ fn authorize_endpoint(req: &Request, env: &Env) -> Result<Response> {
 <form method=\"post\" action=\"/oidc/authorize\">{fields}\
 <button name=\"consent\" value=\"approve\">Allow</button> \
 <button name=\"consent\" value=\"deny\">Deny</button></form>",
-                    escape(&client.client_id)
+                    escape(client.name.as_deref().unwrap_or(&client.client_id))
                 ),
             )
         }
@@ -287,7 +305,7 @@ and you do not hold it (or it has expired).</p>\
 <p>You get it with a ticket from the association's shop: buy the item, then redeem its \
 ticket code on the <a href=\"/redeem\">redeem page</a>.</p>\
 <p><a href=\"{}\">Back to the service</a></p>",
-                    escape(&client.client_id),
+                    escape(client.name.as_deref().unwrap_or(&client.client_id)),
                     escape(&permission),
                     escape(&back)
                 ),

@@ -14,7 +14,6 @@ use ausweis::Result;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use http::{header, HeaderValue, Method, StatusCode};
-use jwt_simple::prelude::NoCustomClaims;
 use serde_json::json;
 
 use crate::html::{self, escape};
@@ -217,6 +216,13 @@ fn logged_out_page() -> Response {
     )
 }
 
+/// The one claim of an ID token hint that logout needs besides the
+/// registered ones.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct HintClaims {
+    sid: Option<String>,
+}
+
 /// Sends logout tokens to the clients the session signed in to. A client
 /// that does not answer 200 is logged, by event only; the member's logout
 /// goes on regardless.
@@ -269,12 +275,15 @@ fn logout(req: &Request, env: &Env) -> Result<Response> {
     };
 
     // the hint names the client; an expired hint is still a valid hint
-    let hinted_client = match hint {
-        Some(h) => match keys::verify_hint::<NoCustomClaims>(env.kv, h, &settings.issuer) {
-            Ok(claims) => claims.audiences.and_then(|a| a.into_string().ok()),
+    let (hinted_client, hinted_sid) = match hint {
+        Some(h) => match keys::verify_hint::<HintClaims>(env.kv, h, &settings.issuer) {
+            Ok(claims) => (
+                claims.audiences.and_then(|a| a.into_string().ok()),
+                claims.custom.sid,
+            ),
             Err(_) => return Ok(page_error("the id_token_hint is not valid")),
         },
-        None => None,
+        None => (None, None),
     };
     if let (Some(h), Some(c)) = (&hinted_client, client_id) {
         if h != c {
@@ -303,8 +312,17 @@ fn logout(req: &Request, env: &Env) -> Result<Response> {
     };
 
     let session_id = cookie::session_id(req);
-    // without a hint, ask the member (a forged link must not log them out)
-    if hint.is_none() {
+    // Ask the member unless the hint names this very session: a link with
+    // no hint, or with somebody else's ID token, must not log them out.
+    let current_sid = match &session_id {
+        Some(id) => {
+            let life = Lifetimes::from_vars(env.vars)?;
+            session::lookup(env.kv, &life, &Secret::new(id.clone()), env.now)?.map(|(s, _)| s.sid)
+        }
+        None => None,
+    };
+    let hint_matches = hinted_sid.is_some() && hinted_sid == current_sid;
+    if !hint_matches && current_sid.is_some() {
         let expected = session_id.as_deref().map(cookie::csrf_token);
         let confirmed =
             req.method() == Method::POST && confirm.is_some() && confirm == expected.as_deref();
@@ -329,11 +347,8 @@ fn logout(req: &Request, env: &Env) -> Result<Response> {
         }
     }
     if let Some(id) = session_id {
-        let id = Secret::new(id);
-        let life = Lifetimes::from_vars(env.vars)?;
-        let sid = session::lookup(env.kv, &life, &id, env.now)?.map(|(s, _)| s.sid);
-        session::end(env.kv, &id)?;
-        if let Some(sid) = sid {
+        session::end(env.kv, &Secret::new(id))?;
+        if let Some(sid) = current_sid {
             backchannel(env, &settings, &sid)?;
         }
     }

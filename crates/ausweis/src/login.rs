@@ -172,7 +172,7 @@ mod tests {
         assert!(kv
             .all_keys(Store::Sessions)
             .iter()
-            .all(|k| k.starts_with("session:")));
+            .all(|k| k.starts_with("session:") || k.starts_with("sid:")));
         Ok(())
     }
 

@@ -38,11 +38,16 @@ pub fn check_policy(password: &Secret, username: &str) -> Result<()> {
         .lines()
         .filter(|l| !l.starts_with('#'))
         .any(|l| l == lower);
-    let has_name = username.len() >= 4 && lower.contains(username);
-    if common || one_repeated || has_name {
+    if common || one_repeated {
         return Err(Error::invalid(
             "weak_password",
-            "password is too common or contains the username; choose another",
+            "password is one of the most common ones; choose another",
+        ));
+    }
+    if username.len() >= 4 && lower.contains(username) {
+        return Err(Error::invalid(
+            "weak_password",
+            "password must not contain the username",
         ));
     }
     Ok(())
@@ -85,12 +90,20 @@ impl HashParams {
     }
 }
 
+/// The bytes that are hashed: the password in Unicode NFKC, so that the
+/// same password typed on another keyboard or system matches (NIST SP
+/// 800-63B section 5.1.1.2).
+fn normalized(password: &Secret) -> zeroize::Zeroizing<String> {
+    use unicode_normalization::UnicodeNormalization;
+    zeroize::Zeroizing::new(password.expose().nfkc().collect())
+}
+
 /// Hashes a password into a PHC string with a fresh random salt.
 pub fn hash(password: &Secret, params: &HashParams) -> Result<String> {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
     let phc = params
         .hasher()?
-        .hash_password(password.expose().as_bytes(), &salt)
+        .hash_password(normalized(password).as_bytes(), &salt)
         .map_err(|e| Error::Internal(format!("argon2: {e}")))?;
     Ok(phc.to_string())
 }
@@ -113,7 +126,7 @@ pub fn verify(password: &Secret, phc: &str, params: &HashParams) -> Result<Verdi
     let parsed =
         PasswordHash::new(phc).map_err(|_| Error::Internal("unreadable password hash".into()))?;
     let ok = Argon2::default()
-        .verify_password(password.expose().as_bytes(), &parsed)
+        .verify_password(normalized(password).as_bytes(), &parsed)
         .is_ok();
     if !ok {
         return Ok(Verdict::Mismatch);
@@ -138,7 +151,7 @@ pub fn verify_dummy(password: &Secret, params: &HashParams) -> Result<()> {
         .map_err(|e| Error::Internal(format!("salt: {e}")))?;
     params
         .hasher()?
-        .hash_password(password.expose().as_bytes(), &salt)
+        .hash_password(normalized(password).as_bytes(), &salt)
         .map_err(|e| Error::Internal(format!("argon2: {e}")))?;
     Ok(())
 }
@@ -179,6 +192,14 @@ mod tests {
             verify(&s("wrong horse battery"), &phc, &CHEAP)?,
             Verdict::Mismatch
         );
+        Ok(())
+    }
+
+    #[test]
+    fn composed_and_decomposed_forms_of_a_password_match() -> Result<()> {
+        let phc = hash(&s("Grüße aus Köln 2026"), &CHEAP)?;
+        let decomposed = "Gru\u{308}\u{df}e aus Ko\u{308}ln 2026";
+        assert_eq!(verify(&s(decomposed), &phc, &CHEAP)?, Verdict::Match);
         Ok(())
     }
 

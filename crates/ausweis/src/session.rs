@@ -82,8 +82,27 @@ pub fn well_formed(id: &str) -> bool {
 pub fn create(kv: &dyn Kv, life: &Lifetimes, session: &Session) -> Result<(Secret, u64)> {
     let id = Secret::new(random::token(ID_BYTES));
     let exp = session.expiry(life);
+    if !session.sid.is_empty() {
+        // lives as long as the session can: tokens bound to it check it
+        let until = session.auth_time + life.max;
+        expiring::put(kv, Store::Sessions, &sid_key(&session.sid), until, &true)?;
+    }
     expiring::put(kv, Store::Sessions, &key(&id), exp, session)?;
     Ok((id, exp))
+}
+
+/// Key of the marker that session `sid` has not logged out.
+pub fn sid_key(sid: &str) -> String {
+    format!("sid:{sid}")
+}
+
+/// Whether the session with public id `sid` has neither logged out nor
+/// reached its absolute lifetime.
+pub fn sid_live(kv: &dyn Kv, sid: &str, now: u64) -> Result<bool> {
+    if sid.is_empty() {
+        return Ok(false);
+    }
+    Ok(expiring::get_live::<bool>(kv, Store::Sessions, &sid_key(sid), now)?.is_some())
 }
 
 /// Finds a live session and pushes its idle expiry forward.
@@ -113,7 +132,15 @@ pub fn lookup(
 /// Ends a session (nothing happens if there is none).
 pub fn end(kv: &dyn Kv, id: &Secret) -> Result<()> {
     if well_formed(id.expose()) {
-        kv.delete(Store::Sessions, &key(id))?;
+        let k = key(id);
+        if let Some(raw) = kv.get(Store::Sessions, &k)? {
+            if let Ok(found) = serde_json::from_slice::<expiring::Expiring<Session>>(&raw) {
+                if !found.v.sid.is_empty() {
+                    kv.delete(Store::Sessions, &sid_key(&found.v.sid))?;
+                }
+            }
+        }
+        kv.delete(Store::Sessions, &k)?;
     }
     Ok(())
 }
@@ -172,8 +199,10 @@ mod tests {
             .values()
             .iter()
             .all(|v| !String::from_utf8_lossy(v).contains(id.expose())));
+        assert!(sid_live(&kv, "s1", 1000)?);
         end(&kv, &id)?;
         assert!(kv.all_keys(Store::Sessions).is_empty());
+        assert!(!sid_live(&kv, "s1", 1000)?);
         Ok(())
     }
 }

@@ -77,7 +77,15 @@ impl Username {
                 "username may contain only a-z, 0-9, '.', '_' and '-'",
             ));
         }
-        if RESERVED.contains(&name.as_str()) {
+        if name.ends_with(['.', '_', '-']) {
+            return Err(Error::invalid(
+                "invalid_username",
+                "username must end with a letter or digit",
+            ));
+        }
+        // `ad.min` or `admin.` must not pass for `admin`
+        let bare: String = name.chars().filter(|c| !".-_".contains(*c)).collect();
+        if RESERVED.contains(&name.as_str()) || RESERVED.contains(&bare.as_str()) {
             return Err(Error::invalid(
                 "reserved_username",
                 "this username is reserved; choose another",

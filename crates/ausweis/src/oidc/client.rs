@@ -47,6 +47,13 @@ pub struct Client {
     /// A permission the member must hold, unexpired, to log in here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_permission: Option<String>,
+    /// A name for people (consent page); the client id if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Random value made when the client is created: grants remember it, so
+    /// that a client deleted and made again does not inherit old grants.
+    #[serde(default)]
+    pub serial: String,
 }
 
 /// What the admin sends (`PUT /admin/clients/{id}`).
@@ -77,6 +84,8 @@ pub struct ClientInput {
     /// Make a new secret even though one exists.
     #[serde(default)]
     pub rotate_secret: bool,
+    /// A name for people.
+    pub name: Option<String>,
 }
 
 fn client_key(id: &str) -> String {
@@ -178,6 +187,20 @@ impl ClientInput {
         if let Some(p) = &self.required_permission {
             permissions::check_name(p)?;
         }
+        if self.post_logout_redirect_uris.len() > 20 {
+            return Err(Error::invalid(
+                "invalid_client",
+                "post_logout_redirect_uris may list at most 20 URIs",
+            ));
+        }
+        if let Some(n) = &self.name {
+            if n.trim().is_empty() || n.chars().count() > 80 || n.chars().any(char::is_control) {
+                return Err(Error::invalid(
+                    "invalid_client",
+                    "name must be 1 to 80 printable characters",
+                ));
+            }
+        }
         if let Some(s) = &self.secret {
             if self.public {
                 return Err(Error::invalid(
@@ -202,6 +225,8 @@ impl ClientInput {
             signing_alg,
             first_party: self.first_party,
             required_permission: self.required_permission,
+            name: self.name,
+            serial: String::new(),
         };
         Ok((client, self.secret, self.rotate_secret))
     }
@@ -235,7 +260,11 @@ pub fn list(kv: &dyn Kv) -> Result<Vec<Client>> {
 /// Creates or replaces a client. Returns the secret when one was made or
 /// set now (shown once); a confidential client without a secret gets one.
 pub fn put(kv: &dyn Kv, input: ClientInput, client_id: &str) -> Result<(Client, Option<String>)> {
-    let (client, given, rotate) = input.into_client(client_id)?;
+    let (mut client, given, rotate) = input.into_client(client_id)?;
+    client.serial = match find(kv, client_id)? {
+        Some(old) if !old.serial.is_empty() => old.serial,
+        _ => random::token(12),
+    };
     let has_secret = kv
         .get(Store::ClientSecrets, &secret_key(client_id))?
         .is_some();

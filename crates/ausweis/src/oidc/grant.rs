@@ -25,6 +25,7 @@ use crate::oidc::settings::Settings;
 use crate::oidc::OAuthError;
 use crate::permissions;
 use crate::random;
+use crate::session;
 use crate::username::Username;
 use crate::Error;
 
@@ -71,6 +72,26 @@ pub struct Family {
     pub sid: String,
     /// Revoked: a code replay, a refresh token reuse, or a revocation.
     pub revoked: bool,
+    /// The client's serial when the grant was made (see [`Client::serial`]).
+    #[serde(default)]
+    pub client_serial: String,
+    /// Granted with `offline_access`: outlives the member's session.
+    #[serde(default)]
+    pub offline: bool,
+}
+
+/// How long a revocation marker is kept: longer than any refresh token
+/// lives (`oidc_refresh_token_days` is at most 365).
+const REVOKED_MARKER_SECONDS: u64 = 366 * 86_400;
+
+/// Key of the marker that a family is revoked. It is a key of its own, so
+/// that no concurrent renewal of the family record can overwrite it.
+pub fn revoked_key(fid: &str) -> String {
+    format!("revoked:{fid}")
+}
+
+fn is_revoked(kv: &dyn Kv, fid: &str, now: u64) -> std::result::Result<bool, Error> {
+    Ok(expiring::get_live::<bool>(kv, Store::Oidc, &revoked_key(fid), now)?.is_some())
 }
 
 /// A stored refresh token.
@@ -166,7 +187,11 @@ fn load_family(kv: &dyn Kv, fid: &str, now: u64) -> Result<Option<(Family, u64)>
 }
 
 /// Revokes a family: its refresh tokens and access tokens stop working.
+/// The marker is written first and never overwritten, so a revocation
+/// racing with a successful exchange or refresh always wins.
 pub fn revoke_family(kv: &dyn Kv, fid: &str, now: u64) -> std::result::Result<(), Error> {
+    let until = now + REVOKED_MARKER_SECONDS;
+    expiring::put(kv, Store::Oidc, &revoked_key(fid), until, &true)?;
     if let Some((mut f, _)) = expiring::get_live::<Family>(kv, Store::Oidc, &family_key(fid), now)?
     {
         f.v.revoked = true;
@@ -175,13 +200,24 @@ pub fn revoke_family(kv: &dyn Kv, fid: &str, now: u64) -> std::result::Result<()
     Ok(())
 }
 
-/// Whether a family exists and is not revoked (for the userinfo endpoint).
+/// A family that still stands: not revoked, its client not replaced, and
+/// its session not logged out unless it was granted `offline_access` (for
+/// the userinfo endpoint).
 pub fn family_live(kv: &dyn Kv, fid: &str, now: u64) -> std::result::Result<Option<Family>, Error> {
-    Ok(
-        expiring::get_live::<Family>(kv, Store::Oidc, &family_key(fid), now)?
-            .map(|(f, _)| f.v)
-            .filter(|f| !f.revoked),
-    )
+    if is_revoked(kv, fid, now)? {
+        return Ok(None);
+    }
+    let Some(f) = expiring::get_live::<Family>(kv, Store::Oidc, &family_key(fid), now)?
+        .map(|(f, _)| f.v)
+        .filter(|f| !f.revoked)
+    else {
+        return Ok(None);
+    };
+    let client_same = client::find(kv, &f.client_id)?.is_some_and(|c| c.serial == f.client_serial);
+    if !client_same || !(f.offline || session::sid_live(kv, &f.sid, now)?) {
+        return Ok(None);
+    }
+    Ok(Some(f))
 }
 
 /// Checks the client's required permission and that the account exists.
@@ -235,7 +271,11 @@ impl Base<'_> {
 struct Issue<'a> {
     client: &'a Client,
     account: &'a Account,
+    /// Scopes of the tokens issued now.
     scopes: &'a [String],
+    /// Scopes of the grant, kept by the next refresh token (RFC 6749
+    /// section 6: a narrower refresh does not narrow the grant).
+    grant_scopes: &'a [String],
     nonce: Option<&'a str>,
     auth_time: u64,
     sid: &'a str,
@@ -287,7 +327,7 @@ fn issue(kv: &dyn Kv, settings: &Settings, i: Issue<'_>, now: u64) -> Result<Tok
         client_id: i.client.client_id.clone(),
         account_id: i.account.id.clone(),
         username: i.account.username.clone(),
-        scopes: i.scopes.to_vec(),
+        scopes: i.grant_scopes.to_vec(),
         auth_time: i.auth_time,
         sid: i.sid.to_owned(),
         amr: i.amr.to_vec(),
@@ -385,6 +425,8 @@ pub fn exchange_code(
         username: rec.username.clone(),
         sid: rec.sid.clone(),
         revoked: false,
+        client_serial: client.serial.clone(),
+        offline: rec.scopes.iter().any(|s| s == "offline_access"),
     };
     expiring::put(
         kv,
@@ -402,6 +444,7 @@ pub fn exchange_code(
             client,
             account: &account,
             scopes: &rec.scopes,
+            grant_scopes: &rec.scopes,
             nonce: rec.nonce.as_deref(),
             auth_time: rec.auth_time,
             sid: &rec.sid,
@@ -445,8 +488,14 @@ pub fn refresh(
     let Some((family, _)) = load_family(kv, &rec.fid, now)? else {
         return Err(invalid("the grant has ended"));
     };
-    if family.revoked {
+    if family.revoked || is_revoked(kv, &rec.fid, now)? {
         return Err(invalid("the grant is revoked"));
+    }
+    if family.client_serial != client.serial {
+        return Err(invalid("the grant belongs to a client that was removed"));
+    }
+    if !family.offline && !session::sid_live(kv, &family.sid, now)? {
+        return Err(invalid("the member has logged out; sign in again"));
     }
     let scopes: Vec<String> = match scope {
         None => rec.scopes.clone(),
@@ -493,6 +542,7 @@ pub fn refresh(
             client,
             account: &account,
             scopes: &scopes,
+            grant_scopes: &rec.scopes,
             nonce: None,
             auth_time: rec.auth_time,
             sid: &rec.sid,
