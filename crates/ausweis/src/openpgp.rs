@@ -45,13 +45,51 @@ pub fn check_public_key(armored: &str) -> Result<PublicKey> {
     if armored.len() > MAX_ARMORED_LEN {
         return Err(bad("public_key is too long"));
     }
-    let (key, _) = SignedPublicKey::from_string(armored)
+    if armored.matches("-----BEGIN PGP").count() > 1 {
+        return Err(bad("public_key must hold exactly one key"));
+    }
+    let (mut keys, _) = SignedPublicKey::from_string_many(armored)
         .map_err(|_| bad("public_key is not an ASCII-armored OpenPGP public key"))?;
+    let key = keys
+        .next()
+        .ok_or_else(|| bad("public_key holds no key"))?
+        .map_err(|_| bad("public_key is not an ASCII-armored OpenPGP public key"))?;
+    if keys.next().is_some() {
+        return Err(bad("public_key must hold exactly one key"));
+    }
     if key.details.users.is_empty() {
         return Err(bad("public_key must carry a user id with a self-signature"));
     }
     key.verify_bindings()
         .map_err(|_| bad("public_key is not correctly self-signed"))?;
+    if !key.details.revocation_signatures.is_empty() {
+        return Err(bad("public_key is revoked"));
+    }
+    // expired: every self-signature names an expiry that has passed
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let created = u64::from(key.primary_key.created_at().as_secs());
+    let expired = key.details.users.iter().all(|u| {
+        u.signatures.iter().all(|sig| {
+            sig.key_expiration_time()
+                .map(|d| std::time::Duration::from(d).as_secs())
+                .is_some_and(|d| d > 0 && created + d <= now)
+        })
+    });
+    if expired {
+        return Err(bad("public_key has expired"));
+    }
+    if let pgp::types::PublicParams::RSA(rsa) = key.primary_key.public_params() {
+        use rsa::traits::PublicKeyParts;
+        // NIST SP 800-131A: RSA below 2048 bits is no longer acceptable
+        if rsa.key.size() * 8 < 2048 {
+            return Err(bad(
+                "public_key uses RSA below 2048 bits; make a stronger key",
+            ));
+        }
+    }
     let fingerprint = format!("{:x}", key.fingerprint());
     let armored = key
         .to_armored_string(ArmorOptions::default())
@@ -146,5 +184,33 @@ mod tests {
         let tampered = String::from_utf8(bytes).map_err(internal)?;
         assert!(check_public_key(&tampered).is_err());
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod refused_keys {
+    use super::*;
+
+    fn code_of(armored: &str) -> String {
+        match check_public_key(armored) {
+            Err(Error::Invalid { message, .. }) => message,
+            Err(e) => format!("other: {e}"),
+            Ok(_) => "accepted".into(),
+        }
+    }
+
+    // Fixtures made with GnuPG 2.2: a revoked key, a key that expired in
+    // 2021 (made with --faked-system-time 2020-01-01, valid one year), an
+    // RSA-1024 key, and two keys in one armour.
+    #[test]
+    fn revoked_expired_weak_and_doubled_keys_are_refused() {
+        assert!(code_of(include_str!("../tests/fixtures/revoked-key.asc")).contains("revoked"));
+        assert!(code_of(include_str!("../tests/fixtures/expired-key.asc")).contains("expired"));
+        assert!(code_of(include_str!("../tests/fixtures/rsa1024-key.asc")).contains("2048"));
+        assert!(code_of(include_str!("../tests/fixtures/two-keys.asc")).contains("exactly one"));
+        assert_eq!(
+            code_of(include_str!("../tests/fixtures/public-key.asc")),
+            "accepted"
+        );
     }
 }
