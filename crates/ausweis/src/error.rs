@@ -33,6 +33,53 @@ pub enum Error {
     /// No live session.
     #[error("not authenticated")]
     NotAuthenticated,
+    /// Pretix knows no ticket with this secret (or the position was
+    /// cancelled on its own).
+    #[error("unknown ticket")]
+    TicketUnknown,
+    /// The ticket has been redeemed (checked in) already.
+    #[error("ticket already redeemed")]
+    TicketRedeemed,
+    /// The ticket's order is not paid (pending or awaiting approval).
+    #[error("ticket not paid")]
+    TicketUnpaid,
+    /// The ticket's order was cancelled or has expired.
+    #[error("ticket cancelled")]
+    TicketCancelled,
+    /// Pretix refused the check-in for another reason (a check-in rule, a
+    /// blocked ticket, an item not on the list). `reason` is Pretix's code.
+    #[error("ticket refused: {reason}")]
+    TicketRefused {
+        /// Pretix's reason code, a fixed word such as `rules`.
+        reason: String,
+    },
+    /// The ticket is for an item that `item_entitlements` does not map.
+    #[error("item grants nothing")]
+    ItemNotRedeemable,
+    /// Pretix could not be reached in time (connection failed, timed out,
+    /// or it answered 503). Nothing was decided; a retry may work.
+    #[error("pretix unavailable: {0}")]
+    PretixUnavailable(&'static str),
+    /// Pretix answered something unusable (a server error, HTML instead of
+    /// JSON, refused credentials). The text is ours, for logs.
+    #[error("pretix failed: {0}")]
+    PretixFailed(String),
+    /// Ticket redemption is not configured on this server.
+    #[error("redemption disabled")]
+    RedemptionDisabled,
+    /// This browser has no live redemption link.
+    #[error("no pending redemption")]
+    NoRedemption,
+    /// This browser's pending redemption has begun to be applied (it may be
+    /// checked in at Pretix already): it must be finished before another.
+    #[error("redemption pending")]
+    RedemptionPending,
+    /// Another request is checking this redemption in right now.
+    #[error("redemption busy")]
+    RedemptionBusy,
+    /// Registration requires a redeemed ticket in this browser first.
+    #[error("ticket required")]
+    TicketRequired,
     /// A configuration value is missing or out of range.
     #[error("configuration: {0}")]
     Config(String),

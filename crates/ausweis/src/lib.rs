@@ -8,6 +8,7 @@
 pub mod account;
 pub mod config;
 pub mod email;
+pub mod entitlements;
 pub mod error;
 pub mod expiring;
 pub mod kv;
@@ -17,7 +18,9 @@ pub mod openpgp;
 pub mod password;
 pub mod permissions;
 pub mod random;
+pub mod redeem;
 pub mod register;
+pub mod seal;
 pub mod secret;
 pub mod session;
 pub mod throttle;

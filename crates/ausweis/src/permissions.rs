@@ -26,6 +26,12 @@ pub struct Grants {
     /// Permission name → Unix time (seconds) it expires at.
     #[serde(default)]
     pub permissions: BTreeMap<String, u64>,
+    /// Redemptions applied to this record and not yet finished: an opaque
+    /// marker (a hash keyed by the redeeming browser's cookie, so the store
+    /// alone links it to nothing) → Unix time it may be forgotten. It makes
+    /// applying a redemption idempotent; see `crate::redeem`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub applied: BTreeMap<String, u64>,
     /// Random marker of the last write (see [`Kv::compare_and_swap`]).
     #[serde(default)]
     pub m: String,
