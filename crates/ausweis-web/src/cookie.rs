@@ -22,6 +22,13 @@ pub fn served_url(req: &Request) -> Option<&str> {
         .and_then(|v| v.to_str().ok())
 }
 
+/// Name of the redemption cookie over HTTPS (see `ausweis::redeem`). It is
+/// apart from the session cookie because login replaces the session id,
+/// while a redeemed ticket must wait across a login or a registration.
+pub const REDEEM_SECURE_NAME: &str = "__Host-ausweis_redeem";
+/// Name of the redemption cookie over plain HTTP on localhost.
+pub const REDEEM_PLAIN_NAME: &str = "ausweis_redeem";
+
 /// Whether the request came over plain HTTP to a loopback name, the one case
 /// in which the cookie goes without `Secure`. Spin tells the URL it served
 /// in the `spin-full-url` header.
@@ -51,7 +58,33 @@ fn name_for(req: &Request) -> &'static str {
 
 /// The session id the browser sent, if any.
 pub fn session_id(req: &Request) -> Option<String> {
-    let wanted = name_for(req);
+    read(req, name_for(req))
+}
+
+fn redeem_name_for(req: &Request) -> &'static str {
+    if plain_localhost(req) {
+        REDEEM_PLAIN_NAME
+    } else {
+        REDEEM_SECURE_NAME
+    }
+}
+
+/// The redemption cookie the browser sent, if any.
+pub fn redemption_id(req: &Request) -> Option<String> {
+    read(req, redeem_name_for(req))
+}
+
+/// `Set-Cookie` value carrying a redemption cookie for `max_age` seconds.
+pub fn set_redemption(req: &Request, id: &str, max_age: u64) -> String {
+    build(req, redeem_name_for(req), id, max_age)
+}
+
+/// `Set-Cookie` value removing the redemption cookie.
+pub fn clear_redemption(req: &Request) -> String {
+    build(req, redeem_name_for(req), "", 0)
+}
+
+fn read(req: &Request, wanted: &str) -> Option<String> {
     req.headers()
         .get_all(header::COOKIE)
         .iter()
@@ -64,11 +97,12 @@ pub fn session_id(req: &Request) -> Option<String> {
 
 /// `Set-Cookie` value carrying a session id for `max_age` seconds.
 pub fn set(req: &Request, id: &str, max_age: u64) -> String {
+    build(req, name_for(req), id, max_age)
+}
+
+fn build(req: &Request, name: &str, id: &str, max_age: u64) -> String {
     let secure = if plain_localhost(req) { "" } else { "; Secure" };
-    format!(
-        "{}={id}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
-        name_for(req)
-    )
+    format!("{name}={id}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
 
 /// `Set-Cookie` value removing the session cookie.

@@ -10,13 +10,18 @@ pub mod html;
 pub mod input;
 pub mod login;
 pub mod oidc;
+pub mod outbound;
+pub mod pretix;
 pub mod problem;
+pub mod redeem;
 pub mod register;
 pub mod reply;
 pub mod token;
 
 use ausweis::config::Vars;
 use ausweis::kv::Kv;
+
+pub use outbound::{OutboundError, OutboundRequest};
 
 /// A request with its whole body.
 pub type Request = http::Request<Vec<u8>>;
@@ -43,6 +48,14 @@ pub trait Outbound {
     /// POSTs a form-encoded body and returns the response status. Gives up
     /// after `timeout_ms`.
     fn post_form(&self, url: &str, body: &str, timeout_ms: u64) -> Result<u16, String>;
+
+    /// Sends `req` and reads the whole response, all within `req.timeout`
+    /// (see [`outbound`]). Refuses by default, for hosts and doubles that
+    /// offer only `post_form`.
+    fn send(&self, req: &OutboundRequest) -> Result<http::Response<Vec<u8>>, OutboundError> {
+        let _ = req;
+        Err(OutboundError::Denied)
+    }
 }
 
 /// Writes one line about what happened, never to whom: an event name and

@@ -68,6 +68,13 @@ fn incident(status: StatusCode, code: &str, message: &str, kind: &str) -> Respon
     )
 }
 
+fn with_retry_after(mut resp: Response, seconds: u64) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
 /// Maps every domain error to its answer.
 pub fn from_error(err: &Error) -> Response {
     match err {
@@ -97,6 +104,79 @@ pub fn from_error(err: &Error) -> Response {
             StatusCode::UNAUTHORIZED,
             "not_authenticated",
             "log in first",
+        ),
+        Error::TicketUnknown => new(
+            StatusCode::NOT_FOUND,
+            "ticket_unknown",
+            "no ticket has this secret; check what you typed",
+        ),
+        Error::TicketRedeemed => new(
+            StatusCode::CONFLICT,
+            "ticket_redeemed",
+            "this ticket has been redeemed already",
+        ),
+        Error::TicketUnpaid => new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ticket_unpaid",
+            "this ticket's order is not paid yet; try again once it is",
+        ),
+        Error::TicketCancelled => new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ticket_cancelled",
+            "this ticket's order was cancelled or has expired",
+        ),
+        Error::TicketRefused { reason } => new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "ticket_refused",
+            &format!("the ticket shop refused this ticket ({reason}); ask the association"),
+        ),
+        Error::ItemNotRedeemable => new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "item_not_redeemable",
+            "this ticket is for an item that grants nothing here; ask the association",
+        ),
+        Error::PretixUnavailable(what) => with_retry_after(
+            incident(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "pretix_unavailable",
+                "the ticket shop cannot be reached right now; nothing was used up, try again in a minute",
+                &format!("pretix unavailable ({what})"),
+            ),
+            30,
+        ),
+        Error::PretixFailed(what) => incident(
+            StatusCode::BAD_GATEWAY,
+            "pretix_failed",
+            "the ticket shop gave an unusable answer; nothing was used up, try again later or tell the operator this id",
+            &format!("pretix failed ({what})"),
+        ),
+        Error::RedemptionDisabled => new(
+            StatusCode::NOT_IMPLEMENTED,
+            "redemption_disabled",
+            "ticket redemption is not configured on this server",
+        ),
+        Error::NoRedemption => new(
+            StatusCode::NOT_FOUND,
+            "no_redemption",
+            "no redeemed ticket is waiting in this browser; redeem one first (POST /api/redeem)",
+        ),
+        Error::RedemptionPending => new(
+            StatusCode::CONFLICT,
+            "redemption_pending",
+            "another ticket redeemed in this browser is being applied; log in and finish it first (POST /api/redeem/apply)",
+        ),
+        Error::RedemptionBusy => with_retry_after(
+            new(
+                StatusCode::CONFLICT,
+                "redemption_busy",
+                "this ticket is being applied right now; try again in a few seconds",
+            ),
+            5,
+        ),
+        Error::TicketRequired => new(
+            StatusCode::FORBIDDEN,
+            "ticket_required",
+            "registration needs a ticket: redeem one in this browser first (POST /api/redeem)",
         ),
         Error::Config(what) => incident(
             StatusCode::INTERNAL_SERVER_ERROR,

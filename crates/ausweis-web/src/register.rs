@@ -2,13 +2,14 @@
 
 use ausweis::config;
 use ausweis::password::{self, HashParams};
+use ausweis::redeem;
 use ausweis::register::{self, NewAccount, Settings};
 use ausweis::secret::Secret;
-use ausweis::{openpgp, Result};
+use ausweis::{openpgp, Error, Result};
 use http::{Method, StatusCode};
 use serde::Serialize;
 
-use crate::{input, problem, reply, Env, Request, Response};
+use crate::{cookie, input, problem, reply, Env, Request, Response};
 
 #[derive(Serialize)]
 struct Created<'a> {
@@ -39,6 +40,17 @@ pub fn handle(req: Request, env: &Env) -> Response {
 
 fn run(req: &Request, env: &Env) -> Result<Response> {
     let body = input::json_object(req, &["username", "password", "email", "public_key"])?;
+    // when the association sells accounts, a ticket redeemed in this
+    // browser must be waiting (see `ausweis::redeem`)
+    if redeem::requires_ticket(env.vars)? {
+        let waiting = match cookie::redemption_id(req) {
+            Some(c) => redeem::has_live_link(env.kv, &Secret::new(c), env.now)?,
+            None => false,
+        };
+        if !waiting {
+            return Err(Error::TicketRequired);
+        }
+    }
     let new = NewAccount {
         username: body.required("username", 256)?,
         password: Secret::new(body.required("password", password::MAX_BYTES)?),

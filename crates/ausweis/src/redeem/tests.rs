@@ -19,11 +19,15 @@ enum State {
     Cancelled,
 }
 
+/// A ticket in the shop double: what it is, its state, the nonce it was
+/// checked in with.
+type Entry = (Ticket, State, Option<String>);
+
 /// A shop double: tickets, check-ins with nonce idempotency, and switches
 /// for an unreachable shop and for a reply lost after the check-in.
 #[derive(Default)]
 struct Shop {
-    tickets: RefCell<HashMap<String, (Ticket, State, Option<String>)>>,
+    tickets: RefCell<HashMap<String, Entry>>,
     check_ins: Cell<u32>,
     down: Cell<bool>,
     lose_reply: Cell<bool>,

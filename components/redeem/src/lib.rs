@@ -1,0 +1,15 @@
+//! Spin component `redeem`: see `ausweis_web::redeem`. The only component
+//! with outbound HTTP, and only to the Pretix host.
+
+#![allow(
+    unsafe_code,
+    reason = "the #[http_component] macro generates the export glue"
+)]
+
+use spin_sdk::http::{IncomingRequest, ResponseOutparam};
+use spin_sdk::http_component;
+
+#[http_component]
+async fn handle(req: IncomingRequest, out: ResponseOutparam) {
+    ausweis_spin::serve(req, out, ausweis_web::redeem::handle).await;
+}
