@@ -104,6 +104,9 @@ def seed(state: Path, port: int) -> dict:
         chat = event.items.create(name="Chat", default_price=Decimal("5"))
         chat_year = chat.variations.create(value="Year")
         chat_month = chat.variations.create(value="Month")
+        quota = event.quotas.create(name="unlimited", size=None)
+        quota.items.add(membership, cloud, sticker, chat)
+        quota.variations.add(chat_year, chat_month)
         checkin_list = event.checkin_lists.create(name="ausweis", all_products=True)
 
         reader = org.teams.create(
@@ -134,6 +137,23 @@ def seed(state: Path, port: int) -> dict:
     return fixture
 
 
+def exit_with_parent(parent: int) -> None:
+    """Ends this process once `parent` (the test run) is gone, so that no
+    Pretix outlives the tests; checks once a second."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while True:
+            try:
+                os.kill(parent, 0)
+            except OSError:
+                os._exit(0)
+            time.sleep(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def serve(state: Path, port: int) -> None:
     cached = prepare()
     shutil.rmtree(state, ignore_errors=True)
@@ -155,10 +175,13 @@ def main() -> None:
     s = sub.add_parser("serve")
     s.add_argument("--state", required=True, type=Path)
     s.add_argument("--port", required=True, type=int)
+    s.add_argument("--parent", type=int, help="exit when this process is gone")
     args = parser.parse_args()
     if args.cmd == "prepare":
         print(prepare())
     else:
+        if args.parent:
+            exit_with_parent(args.parent)
         serve(args.state, args.port)
 
 

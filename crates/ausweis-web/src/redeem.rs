@@ -52,7 +52,7 @@ fn settings(env: &Env, pretix: &PretixConfig) -> Result<Settings> {
     Ok(Settings {
         lifetime: config::number(env.vars, "redemption_minutes", 1..=24 * 60)? * 60,
         // the whole Pretix call plus the store writes around it
-        lease: pretix.timeout.as_secs() + 5,
+        lease: pretix.timeout.as_secs() + 3,
         map: EntitlementMap::parse(&env.vars.get("item_entitlements").unwrap_or_default())?,
     })
 }
