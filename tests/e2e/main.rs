@@ -14,6 +14,8 @@ mod common;
 mod invalid_input;
 mod login;
 mod oidc;
+mod pretix;
+mod redeem;
 mod register;
 mod serve;
 mod store_faults;

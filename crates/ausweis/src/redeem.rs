@@ -68,6 +68,8 @@ pub const MAX_SECRET_LEN: usize = 200;
 const DAY: u64 = 86_400;
 /// Compare-and-swap rounds before giving up on a contended link.
 const ATTEMPTS: usize = 8;
+/// Most links one redemption looks at when it sweeps expired ones.
+const SWEEP: usize = 64;
 
 /// What Pretix says about a ticket that may be redeemed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,6 +267,8 @@ pub fn start(
     if !well_formed_cookie(cookie.expose()) {
         return Err(Error::Internal("malformed redemption cookie".into()));
     }
+    // best effort: a store that cannot list fails below anyway
+    let _ = sweep(kv, now);
     let k = key(cookie);
     let existing = read(kv, &k, now)?;
     if let Some((link, exp, _)) = &existing {
@@ -312,6 +316,17 @@ pub fn start(
         grants: link.grants,
         expires_at: exp,
     })
+}
+
+/// Deletes expired links that nobody came back for (at most [`SWEEP`] per
+/// call), so that abandoned links do not stay in the store. An expired link
+/// holds nothing usable without its cookie, but it should not linger.
+fn sweep(kv: &dyn Kv, now: u64) -> Result<()> {
+    for k in kv.keys(Store::Redemptions, "link:")?.iter().take(SWEEP) {
+        // reading an expired value deletes it
+        let _ = expiring::get_live::<Link>(kv, Store::Redemptions, k, now)?;
+    }
+    Ok(())
 }
 
 fn definitive(e: &Error) -> bool {

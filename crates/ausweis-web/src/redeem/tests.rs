@@ -147,7 +147,7 @@ fn logged_out_redemption_waits_in_a_cookie_and_apply_needs_a_login() {
     let jar = redeem_cookie(&resp);
     assert!(jar.starts_with("ausweis_redeem="), "{jar}");
     assert!(set_cookie(&resp).contains("HttpOnly"));
-    assert_eq!(kv.keys(Store::Redemptions).len(), 1);
+    assert_eq!(kv.all_keys(Store::Redemptions).len(), 1);
     for v in kv.values() {
         let text = String::from_utf8_lossy(&v);
         assert!(!text.contains("PAIDSECRET") && !text.contains("ORDER1"));
@@ -177,6 +177,7 @@ fn a_logged_in_member_is_granted_at_once() -> ausweis::Result<()> {
         auth_time: 1000,
         seen: 1000,
         amr: vec!["pwd".into()],
+        sid: "sid1".into(),
     };
     let (sid, _) = session::create(&kv, &Lifetimes::from_vars(&v)?, &s)?;
     let jar = format!("ausweis_session={}", sid.expose());
@@ -188,7 +189,7 @@ fn a_logged_in_member_is_granted_at_once() -> ausweis::Result<()> {
     assert_eq!(body(&resp)["status"], "applied");
     assert_eq!(body(&resp)["permissions"]["member"], 1000 + 365 * 86_400);
     assert!(set_cookie(&resp).contains("Max-Age=0"));
-    assert!(kv.keys(Store::Redemptions).is_empty());
+    assert!(kv.all_keys(Store::Redemptions).is_empty());
 
     let again = handle(
         post("/api/redeem", r#"{"secret": "PAIDSECRET"}"#, &jar),

@@ -120,6 +120,9 @@ impl Kv for FaultyKv {
         self.write(store)?;
         self.inner.delete(store, key)
     }
+    fn keys(&self, store: Store, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.inner.keys(store, prefix)
+    }
     fn increment(&self, store: Store, key: &str, delta: i64) -> Result<i64, StoreError> {
         self.write(store)?;
         self.inner.increment(store, key, delta)
@@ -181,7 +184,7 @@ fn a_paid_ticket_is_granted_once_and_leaves_nothing_behind() -> Result<()> {
     )?;
     assert!(pending.grants.member);
     assert_eq!(pending.expires_at, NOW + 900);
-    assert_eq!(kv.keys(Store::Redemptions), vec![key(&cookie)]);
+    assert_eq!(kv.all_keys(Store::Redemptions), vec![key(&cookie)]);
     assert!(!store_text(&kv).contains("SECRETPAID1"));
     assert!(!store_text(&kv).contains(cookie.expose()));
 
@@ -189,7 +192,7 @@ fn a_paid_ticket_is_granted_once_and_leaves_nothing_behind() -> Result<()> {
     assert!(done.member);
     assert_eq!(done.permissions["member"], NOW + 5 + DAYS_365);
     assert_eq!(shop.check_ins.get(), 1);
-    assert!(kv.keys(Store::Redemptions).is_empty());
+    assert!(kv.all_keys(Store::Redemptions).is_empty());
     let g = permissions::get(&kv, "acct1")?;
     assert!(g.applied.is_empty() && g.member);
     assert!(matches!(
@@ -252,7 +255,7 @@ fn two_browsers_redeeming_one_ticket_grant_once() -> Result<()> {
         Err(Error::TicketRedeemed)
     ));
     assert!(permissions::get(&kv, "b")?.permissions.is_empty());
-    assert!(kv.keys(Store::Redemptions).is_empty());
+    assert!(kv.all_keys(Store::Redemptions).is_empty());
     assert_eq!(shop.check_ins.get(), 1);
     Ok(())
 }
@@ -318,7 +321,7 @@ fn an_untouched_link_is_replaced_by_another_ticket() -> Result<()> {
     start(&kv, &shop, &settings(), &cookie, &secret("S1"), NOW)?;
     let p = start(&kv, &shop, &settings(), &cookie, &secret("S2"), NOW)?;
     assert!(p.grants.member);
-    assert_eq!(kv.keys(Store::Redemptions).len(), 1);
+    assert_eq!(kv.all_keys(Store::Redemptions).len(), 1);
     Ok(())
 }
 
@@ -371,7 +374,10 @@ fn a_store_failure_at_any_step_neither_loses_nor_doubles_the_grant() -> Result<(
             "step {step}: granted {exp}"
         );
         assert_eq!(shop.check_ins.get(), 1, "step {step}");
-        assert!(kv.inner.keys(Store::Redemptions).is_empty(), "step {step}");
+        assert!(
+            kv.inner.all_keys(Store::Redemptions).is_empty(),
+            "step {step}"
+        );
     }
     // the loop covered the lease, the check-in record, the grant and the delete
     assert!(seen_failures >= 4, "{seen_failures}");
@@ -413,5 +419,18 @@ fn only_a_live_link_counts_for_registration() -> Result<()> {
     assert!(has_live_link(&kv, &cookie, NOW + 899)?);
     assert!(!has_live_link(&kv, &cookie, NOW + 900)?);
     assert!(!has_live_link(&kv, &new_cookie(), NOW)?);
+    Ok(())
+}
+
+#[test]
+fn expired_links_are_swept_by_later_redemptions() -> Result<()> {
+    let kv = MemoryKv::new();
+    let shop = Shop::with("S1", 1, State::Paid);
+    shop.add("S2", 1, State::Paid);
+    let abandoned = new_cookie();
+    start(&kv, &shop, &settings(), &abandoned, &secret("S1"), NOW)?;
+    let fresh = new_cookie();
+    start(&kv, &shop, &settings(), &fresh, &secret("S2"), NOW + 900)?;
+    assert_eq!(kv.all_keys(Store::Redemptions), vec![key(&fresh)]);
     Ok(())
 }
