@@ -672,3 +672,109 @@ async fn only_redeem_may_reach_pretix() {
         assert!(attempt.allowed);
     }
 }
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Figures, printed with `--nocapture`: what a redemption costs through
+/// ausweis against the natural limit, the same Pretix calls made directly
+/// from the test on the same machine in the same run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redemption_time_against_pretix_alone() {
+    let p = shop().await;
+    let mut t = app_at(&p.url.clone(), OPEN).await;
+    // a new connection per request, as the component makes
+    let direct = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let api = |rpc: &str| {
+        format!(
+            "{}/api/v1/organizers/{}/checkinrpc/{rpc}/",
+            p.url, p.organizer
+        )
+    };
+    let auth = format!("Token {}", p.token);
+
+    // look-up only: Pretix's search alone, then POST /api/redeem logged out
+    let ticket = order(&mut t, "membership", OrderState::Paid).await;
+    let (mut alone, mut through) = (Vec::new(), Vec::new());
+    // alternating which goes first, so neither profits from Pretix's caches
+    for i in 0..20 {
+        for direct_first in [i % 2 == 0, i % 2 == 1] {
+            if direct_first {
+                let started = Instant::now();
+                let r = direct
+                    .get(api("search"))
+                    .query(&[
+                        ("list", p.checkin_list.to_string()),
+                        ("secret", ticket.secret.clone()),
+                        ("ignore_status", "true".into()),
+                    ])
+                    .header("authorization", &auth)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(r.status().is_success());
+                alone.push(started.elapsed());
+            } else {
+                let browser = common::client();
+                let started = Instant::now();
+                let r = post_as(
+                    &browser,
+                    &t,
+                    "/api/redeem",
+                    json!({"secret": ticket.secret}),
+                )
+                .await;
+                through.push(started.elapsed());
+                assert_eq!(r.body["status"], "pending");
+            }
+        }
+    }
+
+    // look-up and check-in: Pretix alone, then a logged-in POST /api/redeem
+    let member = common::client();
+    let body = json!({"username": "timer", "password": PASSWORD});
+    post_as(&member, &t, "/api/register", body.clone()).await;
+    post_as(&member, &t, "/api/login", body).await;
+    let (mut alone_full, mut through_full) = (Vec::new(), Vec::new());
+    for i in 0..5 {
+        let a = order(&mut t, "cloud", OrderState::Paid).await;
+        let started = Instant::now();
+        direct
+            .get(api("search"))
+            .query(&[
+                ("list", p.checkin_list.to_string()),
+                ("secret", a.secret.clone()),
+                ("ignore_status", "true".into()),
+            ])
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap();
+        let r = direct
+            .post(api("redeem"))
+            .header("authorization", &auth)
+            .json(&json!({"secret": a.secret, "lists": [p.checkin_list], "nonce": format!("timing{i}{}", now())}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+        alone_full.push(started.elapsed());
+        let b = order(&mut t, "cloud", OrderState::Paid).await;
+        let started = Instant::now();
+        let r = post_as(&member, &t, "/api/redeem", json!({"secret": b.secret})).await;
+        through_full.push(started.elapsed());
+        assert_eq!(r.body["status"], "applied", "{}", r.body);
+    }
+    println!(
+        "figures: look-up median {:?} through ausweis vs {:?} Pretix alone; look-up + check-in + grant median {:?} through ausweis vs {:?} Pretix alone",
+        median(through),
+        median(alone),
+        median(through_full),
+        median(alone_full)
+    );
+}
