@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ausweis_tests::manifest::Manifest;
-use ausweis_tests::{Op, OpKind};
+use ausweis_tests::{CasMode, Op, OpKind};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -312,6 +312,9 @@ async fn refused_tickets_answer_404_409_422_and_store_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_redemptions_of_one_ticket_grant_exactly_once() {
     let mut t = app_at(&shop().await.url.clone(), OPEN).await;
+    // with the compare-and-swap of Spin's SQLite backend, which does not
+    // compare when the key was absent
+    t.kv().set_cas_mode(CasMode::SpinSqlite);
     let p = shop().await;
     let ticket = order(&mut t, "membership", OrderState::Paid).await;
 
@@ -637,6 +640,40 @@ async fn store_faults_at_every_step_neither_lose_nor_double_the_grant() {
     }
     // the lease, the check-in record, the grant and the link's deletion
     assert!(failed_steps >= 4, "only {failed_steps} steps failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_faults_before_anything_is_stored_answer_503_and_leave_nothing() {
+    let mut t = app().await;
+    let ticket = order(&mut t, "membership", OrderState::Paid).await;
+
+    // writing the link fails: nothing stored, Pretix untouched
+    t.kv().set_fault(Some(Box::new(|op: &Op| {
+        op.component == "redeem" && op.store == "redemptions" && op.kind == OpKind::Set
+    })));
+    let r = redeem(&t, &ticket).await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    assert_eq!(r.error_code(), "store_unavailable");
+    assert!(!sets_redeem_cookie(&r));
+    assert!(t.store_text().is_empty(), "{}", t.store_text());
+
+    // the link cannot be read at registration: 503, no account
+    t.kv().set_fault(None);
+    assert_eq!(redeem(&t, &ticket).await.body["status"], "pending");
+    t.kv().set_fault(Some(Box::new(|op: &Op| {
+        op.component == "register" && op.store == "redemptions"
+    })));
+    let r = t.register("frank").await;
+    assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.body);
+    t.kv().set_fault(None);
+    assert!(t.kv().get("accounts", "user:frank").unwrap().is_none());
+
+    // and all of it works once the store is back
+    assert_eq!(t.register("frank").await.status, StatusCode::CREATED);
+    assert_eq!(t.login("frank", PASSWORD).await.status, StatusCode::OK);
+    assert_eq!(apply(&t).await.body["status"], "applied");
+    assert_eq!(shop().await.check_ins(&ticket).await, 1);
+    assert_private(&t, &ticket);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
