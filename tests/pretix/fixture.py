@@ -137,9 +137,9 @@ def seed(state: Path, port: int) -> dict:
     return fixture
 
 
-def exit_with_parent(parent: int) -> None:
+def exit_with_parent(parent: int, state: Path) -> None:
     """Ends this process once `parent` (the test run) is gone, so that no
-    Pretix outlives the tests; checks once a second."""
+    Pretix outlives the tests, and removes its state; checks once a second."""
     import threading
     import time
 
@@ -148,6 +148,7 @@ def exit_with_parent(parent: int) -> None:
             try:
                 os.kill(parent, 0)
             except OSError:
+                shutil.rmtree(state, ignore_errors=True)
                 os._exit(0)
             time.sleep(1)
 
@@ -181,7 +182,7 @@ def main() -> None:
         print(prepare())
     else:
         if args.parent:
-            exit_with_parent(args.parent)
+            exit_with_parent(args.parent, args.state)
         serve(args.state, args.port)
 
 

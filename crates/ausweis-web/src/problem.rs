@@ -139,7 +139,7 @@ pub fn from_error(err: &Error) -> Response {
             incident(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "pretix_unavailable",
-                "the ticket shop cannot be reached right now; nothing was used up, try again in a minute",
+                "the ticket shop cannot be reached right now; try again in a minute (a ticket waiting in this browser is kept)",
                 &format!("pretix unavailable ({what})"),
             ),
             30,
@@ -147,7 +147,7 @@ pub fn from_error(err: &Error) -> Response {
         Error::PretixFailed(what) => incident(
             StatusCode::BAD_GATEWAY,
             "pretix_failed",
-            "the ticket shop gave an unusable answer; nothing was used up, try again later or tell the operator this id",
+            "the ticket shop gave an unusable answer; try again later (a ticket waiting in this browser is kept) or tell the operator this id",
             &format!("pretix failed ({what})"),
         ),
         Error::RedemptionDisabled => new(
