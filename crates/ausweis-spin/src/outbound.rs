@@ -4,11 +4,11 @@
 //! - `post_form` sends little and reads only the status (back-channel
 //!   logout tokens).
 //! - `send` reads a whole answer (Pretix, for the redeem component). The
-//!   whole exchange (connect, send, first byte, body) must end before
-//! the request's deadline: the wait polls the response together with a
-//! monotonic-clock timer, so a slow or silent server cannot hold the
-//! component, whatever the host's own timeouts are. Connect and first-byte
-//! timeouts are also passed to the host as request options.
+//!   whole exchange (connect, send, first byte, body) must end before the
+//!   request's deadline: the wait polls the response together with a
+//!   monotonic-clock timer, so a slow or silent server cannot hold the
+//!   component, whatever the host's own timeouts are. Connect and
+//!   first-byte timeouts are also passed to the host as request options.
 
 use ausweis_web::{Outbound, OutboundError, OutboundRequest};
 use spin_sdk::wit::wasi::http0_2_0::outgoing_handler;
