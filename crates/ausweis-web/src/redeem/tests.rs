@@ -223,3 +223,56 @@ fn registration_requires_a_waiting_ticket_once_pretix_is_configured() {
     assert_eq!(body(&resp)["error"], "ticket_required");
     assert!(kv.values().is_empty());
 }
+
+mod hostile {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn body_strategy() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..300),
+            "\\{(\"secret\":\"[ -~]{0,40}\")?(,\"[a-z_]{1,8}\":[0-9a-z\"]{0,6})?\\}"
+                .prop_map(String::into_bytes),
+            Just(br#"{"secret": "PAIDSECRET"}"#.to_vec()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]
+
+        /// Whatever arrives, the redeem handler answers, and a refused
+        /// request stores no link and changes no grant.
+        #[test]
+        fn redeem_never_panics_and_refusals_store_nothing(
+            apply in any::<bool>(),
+            method in prop::sample::select(vec!["GET", "POST", "PUT", "DELETE"]),
+            content_type in prop::sample::select(vec!["application/json", "text/plain", ""]),
+            cookie in "(ausweis_redeem=[A-Za-z0-9_-]{0,50})?(; ausweis_session=[ -~]{0,50})?",
+            body in body_strategy(),
+        ) {
+            let kv = MemoryKv::new();
+            let v = vars(true);
+            let shop = FakePretix::default();
+            let env = Env { kv: &kv, vars: &v, outbound: &shop, now: 1000 };
+            let path = if apply { "/api/redeem/apply" } else { "/api/redeem" };
+            let mut b = http::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("spin-full-url", format!("http://127.0.0.1:3000{path}"))
+                .header(header::COOKIE, cookie);
+            if !content_type.is_empty() {
+                b = b.header(header::CONTENT_TYPE, content_type);
+            }
+            let Ok(req) = b.body(body) else { return Ok(()); };
+            let resp = handle(req, &env);
+            let status = resp.status().as_u16();
+            prop_assert!((200..600).contains(&status));
+            prop_assert!(serde_json::from_slice::<Value>(resp.body()).is_ok());
+            if status >= 400 {
+                prop_assert!(kv.all_keys(Store::Redemptions).is_empty());
+                prop_assert!(kv.all_keys(Store::Permissions).is_empty());
+            }
+        }
+    }
+}
