@@ -163,7 +163,7 @@ pub fn from_error(err: &Error) -> Response {
         Error::RedemptionPending => new(
             StatusCode::CONFLICT,
             "redemption_pending",
-            "another ticket redeemed in this browser is being applied; log in and finish it first (POST /api/redeem/apply)",
+            "a ticket redeemed in this browser is being applied to an account; log in to that account and finish it first (POST /api/redeem/apply)",
         ),
         Error::RedemptionBusy => with_retry_after(
             new(

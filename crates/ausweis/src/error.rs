@@ -70,8 +70,9 @@ pub enum Error {
     /// This browser has no live redemption link.
     #[error("no pending redemption")]
     NoRedemption,
-    /// This browser's pending redemption has begun to be applied (it may be
-    /// checked in at Pretix already): it must be finished before another.
+    /// This browser's pending redemption has begun to be applied to an
+    /// account (it may be checked in at Pretix already): only that account
+    /// can finish it, and it must be finished before another.
     #[error("redemption pending")]
     RedemptionPending,
     /// Another request is checking this redemption in right now.

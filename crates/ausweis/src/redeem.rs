@@ -360,8 +360,9 @@ pub fn apply(
             return Err(Error::NoRedemption);
         };
         if link.owner.as_deref().is_some_and(|o| o != me) {
-            // taken by another account logged in in this browser
-            return Err(Error::TicketRedeemed);
+            // taken by another account logged in in this browser, which
+            // may still need it to finish: leave it for that account
+            return Err(Error::RedemptionPending);
         }
         if !link.checked_in {
             if link.lease.is_some_and(|until| until > now) {

@@ -273,7 +273,7 @@ fn a_link_taken_by_one_account_is_refused_to_another() -> Result<()> {
     shop.down.set(false);
     assert!(matches!(
         apply(&kv, &shop, &settings(), &cookie, "b", NOW),
-        Err(Error::TicketRedeemed)
+        Err(Error::RedemptionPending)
     ));
     apply(&kv, &shop, &settings(), &cookie, "a", NOW)?;
     assert!(permissions::get(&kv, "b")?.permissions.is_empty());
