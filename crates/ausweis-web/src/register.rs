@@ -41,7 +41,9 @@ pub fn handle(req: Request, env: &Env) -> Response {
 fn run(req: &Request, env: &Env) -> Result<Response> {
     let body = input::json_object(req, &["username", "password", "email", "public_key"])?;
     // when the association sells accounts, a ticket redeemed in this
-    // browser must be waiting (see `ausweis::redeem`)
+    // browser must be waiting (see `ausweis::redeem`).
+    // TODO(#4): the ticket is checked in only when applied, so a ticket that
+    // is never applied can open several registrations; check it in here.
     if redeem::requires_ticket(env.vars)? {
         let waiting = match cookie::redemption_id(req) {
             Some(c) => redeem::has_live_link(env.kv, &Secret::new(c), env.now)?,

@@ -385,7 +385,9 @@ pub fn apply(
                     link.checked_in = true;
                     link.sealed = None;
                     link.lease = None;
-                    // a full period from now to finish, should the next step fail
+                    // a full period from now to finish, should the next step fail.
+                    // TODO(#4): if every retry fails for that long, the ticket is
+                    // used up without a grant; keep a record an operator can see.
                     exp = exp.max(now + settings.lifetime);
                     if swap(kv, &k, &leased, exp, &mut link)?.is_none() {
                         continue;
