@@ -118,16 +118,20 @@ pub fn csrf_token(session_id: &str) -> String {
 
 /// Whether a form post came from one of our own pages: the `Origin` (or,
 /// failing that, `Sec-Fetch-Site`) must not name another site.
-pub fn same_origin(req: &Request) -> bool {
-    let own = served_url(req)
-        .and_then(|u| Url::parse(u).ok())
-        .map(|u| u.origin().ascii_serialization());
+///
+/// Behind a proxy that ends TLS, Spin serves `http://` while the browser's
+/// origin is `https://`: the configured `issuer` (the public URL) counts as
+/// our own origin too.
+pub fn same_origin(req: &Request, issuer: Option<&str>) -> bool {
+    let origin_of = |u: &str| Url::parse(u).ok().map(|u| u.origin().ascii_serialization());
+    let own = served_url(req).and_then(origin_of);
+    let public = issuer.and_then(origin_of);
     if let Some(origin) = req
         .headers()
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
     {
-        return own.as_deref() == Some(origin);
+        return own.as_deref() == Some(origin) || public.as_deref() == Some(origin);
     }
     match req
         .headers()
@@ -180,6 +184,18 @@ mod tests {
             .body(Vec::new())
             .unwrap_or_default();
         assert!(!plain_localhost(&r));
+    }
+
+    #[test]
+    fn the_public_issuer_origin_counts_as_our_own() {
+        let r = http::Request::builder()
+            .header("spin-full-url", "http://id.example.org/login")
+            .header("origin", "https://id.example.org")
+            .body(Vec::new())
+            .unwrap_or_default();
+        assert!(!same_origin(&r, None));
+        assert!(same_origin(&r, Some("https://id.example.org")));
+        assert!(!same_origin(&r, Some("https://other.example.org")));
     }
 
     #[test]

@@ -149,7 +149,8 @@ fn login_page(req: &Request, error: Option<&str>, status: StatusCode) -> Respons
 
 /// The login form of the page: on success, back to where the member came from.
 fn login_form(req: &Request, env: &Env) -> Result<Response> {
-    if !form::is_form(req) || !cookie::same_origin(req) {
+    let issuer = env.vars.get("issuer");
+    if !form::is_form(req) || !cookie::same_origin(req, issuer.as_deref()) {
         return Ok(login_page(
             req,
             Some("Please use the login form."),
