@@ -220,8 +220,14 @@ fn native_refresh(alg: &str, secs: f64) -> Result<f64> {
         auth_time: now,
         seen: now,
         amr: vec!["pwd".into()],
-        sid: "sid".into(),
+        sid: "bench-session-id-00000".into(),
     };
+    // the grant is bound to a live session, as in the app
+    let life = ausweis::session::Lifetimes {
+        idle: 3600,
+        max: 86_400,
+    };
+    ausweis::session::create(&kv, &life, &session).map_err(|e| anyhow!("{e}"))?;
     let pairs: Vec<(String, String)> = [
         ("response_type", "code"),
         ("client_id", "native"),
