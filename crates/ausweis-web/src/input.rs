@@ -51,6 +51,11 @@ pub fn json_object(req: &Request, allowed: &[&str]) -> Result<Fields> {
 }
 
 impl Fields {
+    /// The raw value of a field; `None` if it is absent or `null`.
+    pub fn value(&self, name: &str) -> Option<&Value> {
+        self.0.get(name).filter(|v| !v.is_null())
+    }
+
     /// A required string of at most `max` bytes.
     pub fn required(&self, name: &str, max: usize) -> Result<String> {
         self.optional(name, max)?

@@ -3,7 +3,9 @@
 //! [`http::Response`]. Domain errors become statuses in one place,
 //! [`problem::from_error`].
 
+pub mod account;
 pub mod admin;
+pub mod auth;
 pub mod cookie;
 pub mod form;
 pub mod html;
@@ -13,6 +15,7 @@ pub mod oidc;
 pub mod outbound;
 pub mod pretix;
 pub mod problem;
+pub mod profile;
 pub mod redeem;
 pub mod register;
 pub mod reply;

@@ -1,6 +1,8 @@
-//! `POST /api/login`, `POST /api/logout`, `GET /api/session`.
+//! `POST /api/login` (and `POST /api/login/otp`, the second step when
+//! two-factor authentication is on), `POST /api/logout`, `GET /api/session`,
+//! and the login page of the sign-in flow.
 
-use ausweis::login::{self, Settings};
+use ausweis::login::{self, LoggedIn, Outcome, Settings};
 use ausweis::password::{self, HashParams};
 use ausweis::secret::Secret;
 use ausweis::session::{self, Lifetimes};
@@ -17,6 +19,18 @@ struct SessionInfo<'a> {
     username: &'a str,
     auth_time: u64,
     expires_at: u64,
+    /// Authentication methods (RFC 8176): `pwd`, and `otp` after a code.
+    amr: &'a [String],
+}
+
+/// The answer to a right password when a code must follow.
+#[derive(Serialize)]
+struct SecondStep<'a> {
+    authenticated: bool,
+    second_factor: &'static str,
+    /// Send it back with the code to `POST /api/login/otp`.
+    pending: &'a str,
+    expires_at: u64,
 }
 
 /// Handles the login component's routes.
@@ -25,6 +39,8 @@ pub fn handle(req: Request, env: &Env) -> Response {
     let result = match (path.as_str(), req.method()) {
         ("/api/login", &Method::POST) => log_in(&req, env),
         ("/api/login", _) => return problem::method_not_allowed("POST"),
+        ("/api/login/otp", &Method::POST) => second_step(&req, env),
+        ("/api/login/otp", _) => return problem::method_not_allowed("POST"),
         ("/api/logout", &Method::POST) => log_out(&req, env),
         ("/api/logout", _) => return problem::method_not_allowed("POST"),
         ("/api/session", &Method::GET) => current(&req, env),
@@ -48,21 +64,15 @@ fn with_cookie(mut resp: Response, value: String) -> Response {
     resp
 }
 
-fn log_in(req: &Request, env: &Env) -> Result<Response> {
-    let body = input::json_object(req, &["username", "password"])?;
-    let username = body.required("username", 256)?;
-    let password = Secret::new(body.required("password", password::MAX_BYTES)?);
-    let settings = Settings {
+fn settings(env: &Env) -> Result<Settings> {
+    Ok(Settings {
         hash: HashParams::from_vars(env.vars)?,
         sessions: lifetimes(env)?,
-    };
-    let done = match login::login(env.kv, &settings, &username, &password, env.now) {
-        Ok(done) => done,
-        Err(e) => {
-            crate::log_event("login", "refused");
-            return Err(e);
-        }
-    };
+    })
+}
+
+/// The answer to a completed login: the session and its cookie.
+fn logged_in(req: &Request, settings: &Settings, done: &LoggedIn) -> Response {
     crate::log_event("login", "ok");
     let resp = reply::json(
         StatusCode::OK,
@@ -71,10 +81,52 @@ fn log_in(req: &Request, env: &Env) -> Result<Response> {
             username: &done.session.username,
             auth_time: done.session.auth_time,
             expires_at: done.expires,
+            amr: &done.session.amr,
         },
     );
     let cookie = cookie::set(req, done.session_id.expose(), settings.sessions.max);
-    Ok(with_cookie(resp, cookie))
+    with_cookie(resp, cookie)
+}
+
+fn log_in(req: &Request, env: &Env) -> Result<Response> {
+    let body = input::json_object(req, &["username", "password"])?;
+    let username = body.required("username", 256)?;
+    let password = Secret::new(body.required("password", password::MAX_BYTES)?);
+    let settings = settings(env)?;
+    match login::login(env.kv, &settings, &username, &password, env.now) {
+        Ok(Outcome::Done(done)) => Ok(logged_in(req, &settings, &done)),
+        Ok(Outcome::SecondFactor(p)) => {
+            crate::log_event("login", "second_factor");
+            Ok(reply::json(
+                StatusCode::OK,
+                &SecondStep {
+                    authenticated: false,
+                    second_factor: "totp",
+                    pending: p.token.expose(),
+                    expires_at: p.expires,
+                },
+            ))
+        }
+        Err(e) => {
+            crate::log_event("login", "refused");
+            Err(e)
+        }
+    }
+}
+
+/// `POST /api/login/otp` `{pending, code}`: the code of the second factor.
+fn second_step(req: &Request, env: &Env) -> Result<Response> {
+    let body = input::json_object(req, &["pending", "code"])?;
+    let pending = Secret::new(body.required("pending", 64)?);
+    let code = Secret::new(body.required("code", 64)?);
+    let settings = settings(env)?;
+    match login::complete(env.kv, &settings, &pending, code.expose(), env.now) {
+        Ok(done) => Ok(logged_in(req, &settings, &done)),
+        Err(e) => {
+            crate::log_event("login_code", "refused");
+            Err(e)
+        }
+    }
 }
 
 fn log_out(req: &Request, env: &Env) -> Result<Response> {
@@ -97,6 +149,7 @@ fn current(req: &Request, env: &Env) -> Result<Response> {
             username: &s.username,
             auth_time: s.auth_time,
             expires_at: exp,
+            amr: &s.amr,
         },
     ))
 }
@@ -147,6 +200,83 @@ fn login_page(req: &Request, error: Option<&str>, status: StatusCode) -> Respons
     )
 }
 
+/// The second page of a login with two-factor authentication: the code.
+fn code_page(return_to: &str, pending: &str, error: Option<&str>, status: StatusCode) -> Response {
+    let error = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
+        .unwrap_or_default();
+    html::page(
+        status,
+        "Enter your code",
+        &format!(
+            "{error}<form method=\"post\" action=\"/login\">{}{}\
+<label for=\"code\">Code from your authenticator app, or a recovery code</label>\
+<input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" required autofocus>\
+<button>Continue</button></form>",
+            html::hidden("return_to", return_to),
+            html::hidden("pending", pending),
+        ),
+    )
+}
+
+fn signed_in_redirect(
+    req: &Request,
+    settings: &Settings,
+    target: &str,
+    done: &LoggedIn,
+) -> Response {
+    crate::log_event("login", "ok");
+    let resp = html::redirect(StatusCode::SEE_OTHER, target);
+    let cookie = cookie::set(req, done.session_id.expose(), settings.sessions.max);
+    with_cookie(resp, cookie)
+}
+
+/// The code form of the page.
+fn code_form(
+    req: &Request,
+    env: &Env,
+    pairs: &[(String, String)],
+    pending: &str,
+) -> Result<Response> {
+    let target = safe_return(form::single(pairs, "return_to").ok().flatten());
+    let Ok(Some(code)) = form::single(pairs, "code") else {
+        return Ok(code_page(
+            &target,
+            pending,
+            Some("Enter the code."),
+            StatusCode::BAD_REQUEST,
+        ));
+    };
+    let settings = settings(env)?;
+    let token = Secret::new(pending.to_owned());
+    match login::complete(env.kv, &settings, &token, code, env.now) {
+        Ok(done) => Ok(signed_in_redirect(req, &settings, &target, &done)),
+        Err(Error::InvalidCode) => {
+            crate::log_event("login_code", "refused");
+            Ok(code_page(
+                &target,
+                pending,
+                Some("The code is wrong or was used already. Try the current one."),
+                StatusCode::UNAUTHORIZED,
+            ))
+        }
+        Err(Error::NotAuthenticated) => Ok(login_page(
+            req,
+            Some("This login has expired. Log in again."),
+            StatusCode::UNAUTHORIZED,
+        )),
+        Err(Error::Throttled { retry_after }) => Ok(code_page(
+            &target,
+            pending,
+            Some(&format!(
+                "Too many failed attempts. Try again in {retry_after} seconds."
+            )),
+            StatusCode::TOO_MANY_REQUESTS,
+        )),
+        Err(e) => Err(e),
+    }
+}
+
 /// The login form of the page: on success, back to where the member came from.
 fn login_form(req: &Request, env: &Env) -> Result<Response> {
     let issuer = env.vars.get("issuer");
@@ -158,6 +288,10 @@ fn login_form(req: &Request, env: &Env) -> Result<Response> {
         ));
     }
     let pairs = form::body(req);
+    if let Ok(Some(pending)) = form::single(&pairs, "pending") {
+        let pending = pending.to_owned();
+        return code_form(req, env, &pairs, &pending);
+    }
     let (Ok(Some(username)), Ok(Some(password))) = (
         form::single(&pairs, "username"),
         form::single(&pairs, "password"),
@@ -168,18 +302,14 @@ fn login_form(req: &Request, env: &Env) -> Result<Response> {
             StatusCode::BAD_REQUEST,
         ));
     };
-    let settings = Settings {
-        hash: HashParams::from_vars(env.vars)?,
-        sessions: lifetimes(env)?,
-    };
+    let settings = settings(env)?;
     let password = Secret::new(password.to_owned());
+    let target = safe_return(form::single(&pairs, "return_to").ok().flatten());
     match login::login(env.kv, &settings, username, &password, env.now) {
-        Ok(done) => {
-            crate::log_event("login", "ok");
-            let target = safe_return(form::single(&pairs, "return_to").ok().flatten());
-            let resp = html::redirect(StatusCode::SEE_OTHER, &target);
-            let cookie = cookie::set(req, done.session_id.expose(), settings.sessions.max);
-            Ok(with_cookie(resp, cookie))
+        Ok(Outcome::Done(done)) => Ok(signed_in_redirect(req, &settings, &target, &done)),
+        Ok(Outcome::SecondFactor(p)) => {
+            crate::log_event("login", "second_factor");
+            Ok(code_page(&target, p.token.expose(), None, StatusCode::OK))
         }
         Err(Error::InvalidCredentials) => {
             crate::log_event("login", "refused");

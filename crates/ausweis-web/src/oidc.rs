@@ -9,7 +9,7 @@ use ausweis::oidc::OAuthError;
 use ausweis::secret::Secret;
 use ausweis::session::{self, Lifetimes, Session};
 use ausweis::username::Username;
-use ausweis::{account, permissions, Error, Result};
+use ausweis::{account, permissions, profile, Error, Result};
 use http::{header, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 use url::Url;
@@ -67,7 +67,7 @@ fn discovery(env: &Env) -> Result<Response> {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "azp",
-            "preferred_username", "email", "email_verified", "groups"],
+            "preferred_username", "name", "email", "email_verified", "groups"],
         "prompt_values_supported": ["none", "login", "consent"],
         "authorization_response_iss_parameter_supported": true,
         "claims_parameter_supported": false,
@@ -317,7 +317,7 @@ ticket code on the <a href=\"/redeem\">redeem page</a>.</p>\
 fn scope_text(scope: &str) -> &str {
     match scope {
         "openid" => "that it is you (an identifier unique to your account)",
-        "profile" => "your username",
+        "profile" => "your username, and the name in your profile if you share it",
         "email" => "your e-mail address, if you gave one",
         "groups" => "your permissions and whether you are a member",
         "offline_access" => "access while you are away (until you revoke it)",
@@ -386,8 +386,9 @@ fn userinfo(req: &Request, env: &Env) -> Result<Response> {
         return Ok(bearer_error("the account no longer exists"));
     };
     let grants = permissions::get(env.kv, &acc.id)?;
+    let shown = profile::get(env.kv, &acc.id)?;
     let scopes: Vec<String> = claims.custom.scope.split(' ').map(String::from).collect();
-    let mut out = claims::for_scopes(&acc, &grants, &scopes, env.now);
+    let mut out = claims::for_scopes(&acc, &grants, shown.display_name(), &scopes, env.now);
     out.insert("sub".into(), Value::from(acc.id));
     Ok(reply::json(StatusCode::OK, &out))
 }

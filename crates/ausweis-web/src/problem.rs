@@ -178,6 +178,34 @@ pub fn from_error(err: &Error) -> Response {
             "ticket_required",
             "registration needs a ticket: redeem one in this browser first (POST /api/redeem)",
         ),
+        Error::CodeRequired => new(
+            StatusCode::UNAUTHORIZED,
+            "code_required",
+            "two-factor authentication is on: send the code from your authenticator app \
+(or a recovery code) as `code`",
+        ),
+        Error::InvalidCode => new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_code",
+            "the code is wrong, used already or out of time; use the current code",
+        ),
+        Error::NotFound(what) => new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no such {what}"),
+        ),
+        Error::Conflict { code, message } => new(StatusCode::CONFLICT, code, message),
+        Error::RecoveryFailed => new(
+            StatusCode::FORBIDDEN,
+            "recovery_failed",
+            "the challenge or link is unknown, expired or used, or the signature does not \
+verify with the account's key; start again",
+        ),
+        Error::MailRecoveryDisabled => new(
+            StatusCode::FORBIDDEN,
+            "mail_recovery_disabled",
+            "recovery by e-mail is not set up on this server; recover with your OpenPGP key",
+        ),
         Error::Config(what) => incident(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_misconfigured",

@@ -4,6 +4,8 @@
 //! - `accounts` / `claim:{username}`: a counter; the registration that
 //!   raises it to 1 owns the name;
 //! - `accounts` / `user:{username}`: the [`Account`];
+//! - `accounts` / `retired:{sha256(username)}`: the tombstone of a
+//!   deleted account's name;
 //! - `credentials` / `password:{account_id}`: the [`Credential`].
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +22,17 @@ pub fn account_key(username: &Username) -> String {
 /// Key of the counter that decides who owns a username.
 pub fn claim_key(username: &Username) -> String {
     format!("claim:{username}")
+}
+
+/// Key of the tombstone of a deleted account's username: a digest of the
+/// name, so that the name is never given out again (a service that keys
+/// its users by `preferred_username` would otherwise hand the old
+/// member's data to the new holder) while the name itself is gone.
+pub fn retired_key(username: &Username) -> String {
+    format!(
+        "retired:{}",
+        crate::random::digest_hex("retired", username.as_str())
+    )
 }
 
 /// Key of the password credential of an account.

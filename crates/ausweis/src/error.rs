@@ -81,6 +81,34 @@ pub enum Error {
     /// Registration requires a redeemed ticket in this browser first.
     #[error("ticket required")]
     TicketRequired,
+    /// The operation needs the code of the member's second factor, and none
+    /// was given.
+    #[error("second factor required")]
+    CodeRequired,
+    /// A second-factor code is wrong, was used already, or is out of time.
+    #[error("invalid code")]
+    InvalidCode,
+    /// What was asked for does not exist, or is not visible to the asker;
+    /// deliberately one variant for both. The text says what was looked for.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// The request does not fit the present state (for example enrolling a
+    /// second factor that is on already).
+    #[error("{message}")]
+    Conflict {
+        /// Stable error code, for example `two_factor_enabled`.
+        code: &'static str,
+        /// What to do instead.
+        message: String,
+    },
+    /// Account recovery was refused: the challenge or link is unknown,
+    /// expired or used, or the signature does not verify with the
+    /// account's key. One variant for all, so nothing is learnt from it.
+    #[error("recovery refused")]
+    RecoveryFailed,
+    /// Recovery by e-mail is not configured on this server.
+    #[error("mail recovery disabled")]
+    MailRecoveryDisabled,
     /// A configuration value is missing or out of range.
     #[error("configuration: {0}")]
     Config(String),
@@ -93,6 +121,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// Shorthand for [`Error::Conflict`].
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            code,
+            message: message.into(),
+        }
+    }
+
     /// Shorthand for [`Error::Invalid`].
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Error::Invalid {

@@ -36,6 +36,21 @@ pub fn get_live<T: DeserializeOwned>(
     Ok(Some((parsed, raw)))
 }
 
+/// Like [`get_live`] for scans over many records: a record that cannot be
+/// read as `T` counts as absent instead of failing the scan, while a store
+/// failure still fails it.
+pub fn get_readable<T: DeserializeOwned>(
+    kv: &dyn Kv,
+    store: Store,
+    key: &str,
+    now: u64,
+) -> Result<Option<(Expiring<T>, Vec<u8>)>> {
+    match get_live(kv, store, key, now) {
+        Err(Error::Internal(_)) => Ok(None),
+        other => other,
+    }
+}
+
 /// Writes a short-lived value that is gone at `exp`.
 pub fn put<T: Serialize>(kv: &dyn Kv, store: Store, key: &str, exp: u64, v: &T) -> Result<()> {
     kv.set(store, key, &encode(exp, v)?)?;

@@ -7,23 +7,31 @@
 
 pub mod account;
 pub mod config;
+pub mod credentials;
+pub mod date;
 pub mod email;
 pub mod entitlements;
+pub mod erase;
 pub mod error;
 pub mod expiring;
+pub mod export;
 pub mod kv;
 pub mod login;
 pub mod oidc;
 pub mod openpgp;
 pub mod password;
 pub mod permissions;
+pub mod profile;
 pub mod random;
+pub mod recovery;
 pub mod redeem;
 pub mod register;
 pub mod seal;
 pub mod secret;
 pub mod session;
 pub mod throttle;
+pub mod totp;
+pub mod twofactor;
 pub mod username;
 
 pub use error::{Error, Result};

@@ -1,12 +1,29 @@
-//! Password login.
+//! Password login, with a second step for members who turned on
+//! two-factor authentication.
+//!
+//! Key family (store `sessions`): `pending:{sha256(token)}` → expiring
+//! [`PendingLogin`]: the password was right, the code is still to come.
+//! It lives [`PENDING_SECONDS`] and allows [`PENDING_ATTEMPTS`] codes; no
+//! session exists until a code is accepted.
+
+use serde::{Deserialize, Serialize};
 
 use crate::account;
+use crate::expiring;
+use crate::kv::Store;
 use crate::password::{self, HashParams, Verdict};
+use crate::random;
 use crate::secret::Secret;
 use crate::session::{self, Lifetimes, Session};
 use crate::throttle;
+use crate::twofactor;
 use crate::username::Username;
 use crate::{Error, Result};
+
+/// How long the second step may wait after the password, in seconds.
+pub const PENDING_SECONDS: u64 = 5 * 60;
+/// Codes one pending login may try before it is dropped.
+pub const PENDING_ATTEMPTS: u32 = 5;
 
 /// Settings of login.
 #[derive(Debug, Clone, Copy)]
@@ -28,18 +45,83 @@ pub struct LoggedIn {
     pub expires: u64,
 }
 
-/// Checks a username and password and starts a session.
+/// A right password for an account with two-factor authentication on:
+/// the token of the second step.
+#[derive(Debug)]
+pub struct Pending {
+    /// The token, for the client to send back with the code.
+    pub token: Secret,
+    /// When it expires.
+    pub expires: u64,
+}
+
+/// What a password login led to.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Logged in.
+    Done(LoggedIn),
+    /// The second factor is still to come.
+    SecondFactor(Pending),
+}
+
+/// The stored state between the password and the code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLogin {
+    /// The account.
+    pub account_id: String,
+    /// Its username (the throttle's name).
+    pub username: String,
+    /// Wrong codes so far.
+    pub attempts: u32,
+    /// Random marker of this write.
+    pub m: String,
+}
+
+/// Key of a pending login.
+pub fn pending_key(token: &Secret) -> String {
+    format!("pending:{}", random::digest_hex("pending", token.expose()))
+}
+
+fn start(
+    kv: &dyn crate::kv::Kv,
+    settings: &Settings,
+    account_id: String,
+    username: String,
+    amr: &[&str],
+    now: u64,
+) -> Result<LoggedIn> {
+    let session = Session {
+        account_id,
+        username,
+        auth_time: now,
+        seen: now,
+        amr: amr.iter().map(|s| s.to_string()).collect(),
+        sid: random::token(16),
+    };
+    let (session_id, expires) = session::create(kv, &settings.sessions, &session)?;
+    Ok(LoggedIn {
+        session_id,
+        session,
+        expires,
+    })
+}
+
+/// Checks a username and password and starts a session, or, if the
+/// account has two-factor authentication on, a pending login that
+/// [`complete`] finishes.
 ///
 /// An unknown username costs one Argon2id hash, as a wrong password does,
 /// and gets the same error. Failures are counted per name (see
-/// [`throttle`]); a locked name is refused before any hashing.
+/// [`throttle`]); a locked name is refused before any hashing. With a
+/// second factor the count is cleared only by the second step, so knowing
+/// the password does not reset the limit on guessing codes.
 pub fn login(
     kv: &dyn crate::kv::Kv,
     settings: &Settings,
     username: &str,
     password: &Secret,
     now: u64,
-) -> Result<LoggedIn> {
+) -> Result<Outcome> {
     if password.expose().len() > password::MAX_BYTES {
         return Err(Error::invalid(
             "invalid_password",
@@ -81,22 +163,76 @@ pub fn login(
         }
         Verdict::Match => {}
     }
-    throttle::clear(kv, &throttle_name)?;
 
-    let session = Session {
-        account_id: account.id,
-        username: account.username,
-        auth_time: now,
-        seen: now,
-        amr: vec!["pwd".into()],
-        sid: crate::random::token(16),
+    if twofactor::enabled(kv, &account.id)? {
+        let token = Secret::new(random::token(session::ID_BYTES));
+        let expires = now + PENDING_SECONDS;
+        let pending = PendingLogin {
+            account_id: account.id,
+            username: account.username,
+            attempts: 0,
+            m: random::token(8),
+        };
+        expiring::put(kv, Store::Sessions, &pending_key(&token), expires, &pending)?;
+        return Ok(Outcome::SecondFactor(Pending { token, expires }));
+    }
+    throttle::clear(kv, &throttle_name)?;
+    start(kv, settings, account.id, account.username, &["pwd"], now).map(Outcome::Done)
+}
+
+/// The second step: a code of the account's second factor (TOTP, or a
+/// recovery code) for a pending login. Wrong codes count against the
+/// name's throttle as wrong passwords do, and after [`PENDING_ATTEMPTS`]
+/// the pending login is gone. An unknown or expired token is
+/// [`Error::NotAuthenticated`]: log in again.
+pub fn complete(
+    kv: &dyn crate::kv::Kv,
+    settings: &Settings,
+    token: &Secret,
+    code: &str,
+    now: u64,
+) -> Result<LoggedIn> {
+    if !session::well_formed(token.expose()) {
+        return Err(Error::NotAuthenticated);
+    }
+    let k = pending_key(token);
+    let Some((found, raw)) = expiring::get_live::<PendingLogin>(kv, Store::Sessions, &k, now)?
+    else {
+        return Err(Error::NotAuthenticated);
     };
-    let (session_id, expires) = session::create(kv, &settings.sessions, &session)?;
-    Ok(LoggedIn {
-        session_id,
-        session,
-        expires,
-    })
+    let rec = found.v;
+    throttle::check(kv, &rec.username, now)?;
+    if twofactor::check(kv, &rec.account_id, code, now)?.is_some() {
+        kv.delete(Store::Sessions, &k)?;
+        throttle::clear(kv, &rec.username)?;
+        return start(
+            kv,
+            settings,
+            rec.account_id,
+            rec.username,
+            &["pwd", "otp"],
+            now,
+        );
+    }
+    throttle::record_failure(kv, &rec.username, now)?;
+    let attempts = rec.attempts + 1;
+    if attempts >= PENDING_ATTEMPTS {
+        kv.delete(Store::Sessions, &k)?;
+    } else {
+        let next = PendingLogin {
+            attempts,
+            m: random::token(8),
+            ..rec
+        };
+        // a concurrent attempt may have won; the throttle counted both
+        let _ = kv.compare_and_swap(
+            Store::Sessions,
+            &k,
+            Some(&raw),
+            &expiring::encode(found.exp, &next)?,
+        )?;
+    }
+    Err(Error::InvalidCode)
 }
 
 #[cfg(test)]
@@ -139,11 +275,25 @@ mod tests {
         Secret::new(p.into())
     }
 
+    fn done(o: Outcome) -> Result<LoggedIn> {
+        match o {
+            Outcome::Done(d) => Ok(d),
+            Outcome::SecondFactor(_) => Err(Error::Internal("second factor asked".into())),
+        }
+    }
+
     #[test]
     fn right_password_starts_a_session() -> Result<()> {
         let kv = setup()?;
-        let done = login(&kv, &settings(), "Alice", &pw("correct horse battery"), 10)?;
+        let done = done(login(
+            &kv,
+            &settings(),
+            "Alice",
+            &pw("correct horse battery"),
+            10,
+        )?)?;
         assert_eq!(done.session.username, "alice");
+        assert_eq!(done.session.amr, ["pwd"]);
         assert_eq!(done.expires, 610);
         Ok(())
     }
@@ -173,6 +323,107 @@ mod tests {
             .all_keys(Store::Sessions)
             .iter()
             .all(|k| k.starts_with("session:") || k.starts_with("sid:")));
+        Ok(())
+    }
+
+    fn enrol(kv: &MemoryKv, now: u64) -> Result<(Vec<u8>, Vec<Secret>)> {
+        let acc = account::find(kv, &Username::parse("alice")?)?.ok_or(Error::NotFound("x"))?;
+        let e = twofactor::begin(kv, &acc.id, "alice", "ausweis", now)?;
+        let key = crate::totp::base32_decode(e.secret.expose()).unwrap_or_default();
+        let code = format!("{:06}", crate::totp::hotp(&key, crate::totp::step(now), 6)?);
+        let codes = twofactor::confirm(kv, &acc.id, &code, now)?;
+        Ok((key, codes))
+    }
+
+    fn pending(o: Outcome) -> Result<Pending> {
+        match o {
+            Outcome::SecondFactor(p) => Ok(p),
+            Outcome::Done(_) => Err(Error::Internal("no second factor asked".into())),
+        }
+    }
+
+    #[test]
+    fn with_two_factor_the_password_gives_no_session_until_the_code() -> Result<()> {
+        let kv = setup()?;
+        let (key, _) = enrol(&kv, 1000)?;
+        let p = pending(login(
+            &kv,
+            &settings(),
+            "alice",
+            &pw("correct horse battery"),
+            1030,
+        )?)?;
+        assert!(kv
+            .all_keys(Store::Sessions)
+            .iter()
+            .all(|k| k.starts_with("pending:")));
+        let code = format!(
+            "{:06}",
+            crate::totp::hotp(&key, crate::totp::step(1060), 6)?
+        );
+        let done = complete(&kv, &settings(), &p.token, &code, 1060)?;
+        assert_eq!(done.session.amr, ["pwd", "otp"]);
+        // the pending login is used up, and so is the code step
+        assert!(matches!(
+            complete(&kv, &settings(), &p.token, &code, 1060),
+            Err(Error::NotAuthenticated)
+        ));
+        let p = pending(login(
+            &kv,
+            &settings(),
+            "alice",
+            &pw("correct horse battery"),
+            1061,
+        )?)?;
+        assert!(matches!(
+            complete(&kv, &settings(), &p.token, &code, 1061),
+            Err(Error::InvalidCode)
+        ));
+        Ok(())
+    }
+
+    #[test]
+    fn wrong_codes_are_throttled_and_end_the_pending_login() -> Result<()> {
+        let kv = setup()?;
+        let (_, codes) = enrol(&kv, 1000)?;
+        let p = pending(login(
+            &kv,
+            &settings(),
+            "alice",
+            &pw("correct horse battery"),
+            2000,
+        )?)?;
+        for _ in 0..PENDING_ATTEMPTS {
+            let r = complete(&kv, &settings(), &p.token, "abcdefgh", 2000);
+            assert!(matches!(r, Err(Error::InvalidCode)), "{r:?}");
+        }
+        // the name is locked now, and the pending login is gone
+        let r = login(
+            &kv,
+            &settings(),
+            "alice",
+            &pw("correct horse battery"),
+            2000,
+        );
+        assert!(matches!(r, Err(Error::Throttled { .. })));
+        assert!(matches!(
+            complete(&kv, &settings(), &p.token, codes[0].expose(), 2001),
+            Err(Error::NotAuthenticated)
+        ));
+        // a recovery code completes a later login and clears the count
+        let p = pending(login(
+            &kv,
+            &settings(),
+            "alice",
+            &pw("correct horse battery"),
+            2100,
+        )?)?;
+        let done = complete(&kv, &settings(), &p.token, codes[0].expose(), 2100)?;
+        assert_eq!(done.session.amr, ["pwd", "otp"]);
+        assert!(!kv
+            .all_keys(Store::Sessions)
+            .iter()
+            .any(|k| k.starts_with("throttle:")));
         Ok(())
     }
 

@@ -4,11 +4,12 @@
 //! the member once, protected with their password, and never stored.
 
 use pgp::composed::{
-    ArmorOptions, Deserializable, EncryptionCaps, KeyType, SecretKeyParamsBuilder, SignedPublicKey,
-    SubkeyParamsBuilder,
+    ArmorOptions, CleartextSignedMessage, Deserializable, DetachedSignature, EncryptionCaps,
+    KeyType, SecretKeyParamsBuilder, SignedPublicKey, SubkeyParamsBuilder,
 };
 use pgp::crypto::ecc_curve::ECCCurve;
-use pgp::types::KeyDetails;
+use pgp::packet::{KeyFlags, Signature, SignatureType};
+use pgp::types::{KeyDetails, VerifyingKey};
 
 use crate::secret::Secret;
 use crate::{Error, Result};
@@ -140,10 +141,153 @@ pub fn generate(user_id: &str, password: &Secret) -> Result<KeyPair> {
     })
 }
 
+/// Largest signed message or armored signature accepted, in bytes.
+pub const MAX_SIGNED_LEN: usize = 16 * 1024;
+
+/// Proof that a member holds the private key of their account.
+#[derive(Debug, Clone, Copy)]
+pub enum Proof<'a> {
+    /// A cleartext-signed message (RFC 9580 section 7), as `gpg
+    /// --clearsign` makes it; the text is inside.
+    Cleartext(&'a str),
+    /// An armored detached signature (`gpg --detach-sign --armor`) over
+    /// `text`.
+    Detached {
+        /// The armored signature.
+        signature: &'a str,
+        /// The text it signs.
+        text: &'a str,
+    },
+}
+
+/// Whether a signature by `key` over `data` verifies.
+fn verifies<K: VerifyingKey>(sig: &Signature, key: &K, data: &[u8]) -> bool {
+    sig.verify(key, data).is_ok()
+}
+
+/// Checks `sig` over `data` with the primary key, if its self-signatures
+/// allow signing (or say nothing about it), and with every subkey bound
+/// for signing.
+fn verifies_with_any(key: &SignedPublicKey, sig: &Signature, data: &[u8]) -> bool {
+    let self_sigs: Vec<&Signature> = key
+        .details
+        .users
+        .iter()
+        .flat_map(|u| u.signatures.iter())
+        .chain(key.details.direct_signatures.iter())
+        .collect();
+    let primary_may_sign = self_sigs.iter().any(|s| s.key_flags().sign())
+        || self_sigs
+            .iter()
+            .all(|s| s.key_flags() == KeyFlags::default());
+    if primary_may_sign && verifies(sig, &key.primary_key, data) {
+        return true;
+    }
+    key.public_subkeys.iter().any(|sub| {
+        sub.signatures.iter().any(|b| b.key_flags().sign()) && verifies(sig, &sub.key, data)
+    })
+}
+
+/// Verifies a proof with the account's stored public key and returns the
+/// text that was signed, lines ending in `\n` and without trailing white
+/// space; `None` when the proof cannot be read or no signature by the key
+/// verifies.
+pub fn verify(public_armored: &str, proof: &Proof<'_>) -> Result<Option<String>> {
+    let (key, _) = SignedPublicKey::from_string(public_armored).map_err(internal)?;
+    let tidy = |t: &str| t.replace("\r\n", "\n").trim_end().to_owned();
+    match *proof {
+        Proof::Cleartext(message) => {
+            if message.len() > MAX_SIGNED_LEN {
+                return Ok(None);
+            }
+            let Ok((msg, _)) = CleartextSignedMessage::from_string(message) else {
+                return Ok(None);
+            };
+            let text = msg.signed_text();
+            let ok = msg
+                .signatures()
+                .iter()
+                .any(|sig| verifies_with_any(&key, sig, text.as_bytes()));
+            Ok(ok.then(|| tidy(&text)))
+        }
+        Proof::Detached { signature, text } => {
+            if signature.len() > MAX_SIGNED_LEN || text.len() > MAX_SIGNED_LEN {
+                return Ok(None);
+            }
+            let Ok((detached, _)) = DetachedSignature::from_string(signature) else {
+                return Ok(None);
+            };
+            let sig = &detached.signature;
+            if !matches!(sig.typ(), Some(SignatureType::Binary | SignatureType::Text)) {
+                return Ok(None);
+            }
+            // a text saved to a file usually gains a final line break
+            let with_break = format!("{text}\n");
+            let ok = [text, with_break.as_str()]
+                .iter()
+                .any(|t| verifies_with_any(&key, sig, t.as_bytes()));
+            Ok(ok.then(|| tidy(text)))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use pgp::composed::SignedSecretKey;
+
+    fn unlocked(pair: &KeyPair) -> Result<SignedSecretKey> {
+        Ok(SignedSecretKey::from_string(pair.private_armored.expose())
+            .map_err(internal)?
+            .0)
+    }
+
+    #[test]
+    fn cleartext_and_detached_signatures_by_the_key_verify() -> Result<()> {
+        let pw = Secret::new("correct horse battery".into());
+        let pair = generate("alice@example.org", &pw)?;
+        let secret = unlocked(&pair)?;
+        let text = "ausweis recovery for alice, nonce abc";
+        let password: pgp::types::Password = pw.expose().into();
+
+        let clear =
+            CleartextSignedMessage::sign(rand::rngs::OsRng, text, &secret.primary_key, &password)
+                .map_err(internal)?
+                .to_armored_string(ArmorOptions::default())
+                .map_err(internal)?;
+        let proof = Proof::Cleartext(&clear);
+        assert_eq!(verify(&pair.public.armored, &proof)?.as_deref(), Some(text));
+
+        let detached = DetachedSignature::sign_binary_data(
+            rand::rngs::OsRng,
+            &secret.primary_key,
+            &password,
+            pgp::crypto::hash::HashAlgorithm::Sha256,
+            text.as_bytes(),
+        )
+        .map_err(internal)?
+        .to_armored_string(ArmorOptions::default())
+        .map_err(internal)?;
+        let proof = Proof::Detached {
+            signature: &detached,
+            text,
+        };
+        assert_eq!(verify(&pair.public.armored, &proof)?.as_deref(), Some(text));
+
+        // another text, another key, or garbage: no
+        let other = Proof::Detached {
+            signature: &detached,
+            text: "something else",
+        };
+        assert_eq!(verify(&pair.public.armored, &other)?, None);
+        let mallory = generate("mallory@example.org", &pw)?;
+        assert_eq!(verify(&mallory.public.armored, &proof)?, None);
+        assert_eq!(
+            verify(&pair.public.armored, &Proof::Cleartext("hello"))?,
+            None
+        );
+        Ok(())
+    }
 
     #[test]
     fn generated_key_round_trips_and_is_password_protected() -> Result<()> {

@@ -6,7 +6,9 @@ use crate::kv::{Kv, Store};
 use crate::openpgp;
 use crate::password::{self, HashParams};
 use crate::permissions;
+use crate::profile;
 use crate::random;
+use crate::recovery;
 use crate::secret::Secret;
 use crate::username::Username;
 use crate::{Error, Result};
@@ -60,8 +62,13 @@ pub fn register(kv: &dyn Kv, settings: &Settings, req: NewAccount, now: u64) -> 
         .map(openpgp::check_public_key)
         .transpose()?;
 
-    // cheap early answer for a taken name; the claim below is what decides
-    if account::find(kv, &username)?.is_some() {
+    // cheap early answer for a taken name; the claim below is what decides.
+    // The name of a deleted account is never given out again.
+    if account::find(kv, &username)?.is_some()
+        || kv
+            .get(Store::Accounts, &account::retired_key(&username))?
+            .is_some()
+    {
         return Err(Error::UsernameTaken);
     }
 
@@ -85,8 +92,28 @@ pub fn register(kv: &dyn Kv, settings: &Settings, req: NewAccount, now: u64) -> 
         created: now,
     };
     account::set_credential(kv, &account.id, phc)?;
-    if let Err(e) = permissions::create(kv, &account.id) {
-        let _ = kv.delete(Store::Credentials, &account::credential_key(&account.id));
+    let index = account
+        .email
+        .as_deref()
+        .map(|e| recovery::email_index_key(e, &account.id));
+    // everything keyed by the new id, undone if the name is not ours
+    let unclaimed = |kv: &dyn Kv| -> Result<()> {
+        kv.delete(Store::Credentials, &account::credential_key(&account.id))?;
+        kv.delete(Store::Permissions, &permissions::key(&account.id))?;
+        kv.delete(Store::Accounts, &profile::key(&account.id))?;
+        if let Some(k) = &index {
+            kv.delete(Store::Accounts, k)?;
+        }
+        Ok(())
+    };
+    let records = permissions::create(kv, &account.id)
+        .and_then(|()| profile::create(kv, &account.id))
+        .and_then(|()| match &index {
+            Some(k) => Ok(kv.set(Store::Accounts, k, account.username.as_bytes())?),
+            None => Ok(()),
+        });
+    if let Err(e) = records {
+        let _ = unclaimed(kv);
         return Err(e);
     }
 
@@ -94,11 +121,6 @@ pub fn register(kv: &dyn Kv, settings: &Settings, req: NewAccount, now: u64) -> 
     // that returns 1. (Compare-and-swap on an absent key is not atomic on
     // Spin's SQLite backend, see `Kv::compare_and_swap`.)
     let claim = account::claim_key(&username);
-    let unclaimed = |kv: &dyn Kv| -> Result<()> {
-        kv.delete(Store::Credentials, &account::credential_key(&account.id))?;
-        kv.delete(Store::Permissions, &permissions::key(&account.id))?;
-        Ok(())
-    };
     match kv.increment(Store::Accounts, &claim, 1) {
         Ok(1) => {}
         Ok(_) => {
@@ -155,10 +177,11 @@ mod tests {
         let done = register(&kv, &settings(), new("Alice"), 1000)?;
         assert_eq!(done.account.username, "alice");
         assert!(done.private_key.is_some());
-        assert_eq!(
-            kv.all_keys(Store::Accounts),
-            vec!["claim:alice", "user:alice"]
-        );
+        let keys = kv.all_keys(Store::Accounts);
+        assert_eq!(keys.len(), 3);
+        assert_eq!(keys[0], "claim:alice");
+        assert!(keys[1].starts_with("profile:"));
+        assert_eq!(keys[2], "user:alice");
         assert_eq!(kv.all_keys(Store::Credentials).len(), 1);
         for value in kv.values() {
             let text = String::from_utf8_lossy(&value);
@@ -191,6 +214,11 @@ mod tests {
         ));
         assert!(kv.all_keys(Store::Credentials).is_empty());
         assert!(kv.all_keys(Store::Permissions).is_empty());
+        assert_eq!(kv.all_keys(Store::Accounts), vec!["claim:erin"]);
+        // with an address, its index entry goes too
+        let mut req = new("erin");
+        req.email = Some("erin@example.org".into());
+        assert!(register(&kv, &settings(), req, 1000).is_err());
         assert_eq!(kv.all_keys(Store::Accounts), vec!["claim:erin"]);
         Ok(())
     }

@@ -145,6 +145,40 @@ pub fn end(kv: &dyn Kv, id: &Secret) -> Result<()> {
     Ok(())
 }
 
+/// The live sessions of an account, with their store keys. Scans every
+/// session record: the store has no index by account (TODO(#5): an index
+/// once the number of sessions makes the scan slow).
+pub fn of_account(kv: &dyn Kv, account_id: &str, now: u64) -> Result<Vec<(String, Session, u64)>> {
+    let mut out = Vec::new();
+    for k in kv.keys(Store::Sessions, "session:")? {
+        let Some((found, _)) = expiring::get_readable::<Session>(kv, Store::Sessions, &k, now)?
+        else {
+            continue;
+        };
+        if found.v.account_id == account_id {
+            out.push((k, found.v, found.exp));
+        }
+    }
+    Ok(out)
+}
+
+/// Ends every session of an account but the one stored under `keep` (a
+/// key as made by [`key`]), as logging out does: the grants bound to them
+/// end too. Returns the `sid`s of the ended sessions.
+pub fn end_all(kv: &dyn Kv, account_id: &str, keep: Option<&str>, now: u64) -> Result<Vec<String>> {
+    let mut ended = Vec::new();
+    for (k, s, _) in of_account(kv, account_id, now)? {
+        if Some(k.as_str()) != keep {
+            if !s.sid.is_empty() {
+                kv.delete(Store::Sessions, &sid_key(&s.sid))?;
+            }
+            kv.delete(Store::Sessions, &k)?;
+            ended.push(s.sid);
+        }
+    }
+    Ok(ended)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +220,27 @@ mod tests {
             assert!(lookup(&kv, &LIFE, &id, t)?.is_some(), "gone at {t}");
         }
         assert!(lookup(&kv, &LIFE, &id, 4600)?.is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn ending_all_sessions_of_an_account_keeps_the_chosen_one_and_others_accounts() -> Result<()> {
+        let kv = MemoryKv::new();
+        let (a, _) = create(&kv, &LIFE, &alice(1000))?;
+        let mut second = alice(1000);
+        second.sid = "s2".into();
+        let (b, _) = create(&kv, &LIFE, &second)?;
+        let mut bob = alice(1000);
+        bob.account_id = "id2".into();
+        bob.sid = "s3".into();
+        let (c, _) = create(&kv, &LIFE, &bob)?;
+        let ended = end_all(&kv, "id1", Some(&key(&a)), 1001)?;
+        assert_eq!(ended, ["s2"]);
+        assert!(sid_live(&kv, "s1", 1001)? && sid_live(&kv, "s3", 1001)?);
+        assert!(!sid_live(&kv, "s2", 1001)?);
+        assert!(lookup(&kv, &LIFE, &a, 1002)?.is_some());
+        assert!(lookup(&kv, &LIFE, &b, 1002)?.is_none());
+        assert!(lookup(&kv, &LIFE, &c, 1002)?.is_some());
         Ok(())
     }
 

@@ -27,7 +27,8 @@ struct Failures {
     m: String,
 }
 
-fn key(name: &str) -> String {
+/// Key of the failure record of a name.
+pub fn key(name: &str) -> String {
     format!("throttle:{}", random::digest_hex("throttle", name))
 }
 

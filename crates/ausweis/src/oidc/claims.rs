@@ -16,13 +16,17 @@ use crate::permissions::Grants;
 pub const MEMBER_GROUP: &str = "member";
 
 /// Claims released for the granted scopes:
-/// - `profile`: `preferred_username`;
+/// - `profile`: `preferred_username`, and `name` if the member's profile
+///   has a text field `name` shared with others (public or protected:
+///   the client acts for a logged-in member; see
+///   [`crate::profile::Profile::display_name`]);
 /// - `email`: `email` and `email_verified` (false: addresses are never
 ///   verified), only if the member gave one;
 /// - `groups`: unexpired permission names and, for members, `member`.
 pub fn for_scopes(
     account: &Account,
     grants: &Grants,
+    name: Option<&str>,
     scopes: &[String],
     now: u64,
 ) -> Map<String, Value> {
@@ -33,7 +37,9 @@ pub fn for_scopes(
             "preferred_username".into(),
             Value::from(account.username.clone()),
         );
-        // TODO(#5): `name` once profile fields with visibility exist.
+        if let Some(n) = name {
+            out.insert("name".into(), Value::from(n));
+        }
     }
     if has("email") {
         if let Some(email) = &account.email {
@@ -122,14 +128,28 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let c = for_scopes(&account(Some("a@example.org")), &g, &all, 10);
+        let c = for_scopes(
+            &account(Some("a@example.org")),
+            &g,
+            Some("Alice A."),
+            &all,
+            10,
+        );
         assert_eq!(c["preferred_username"], "alice");
+        assert_eq!(c["name"], "Alice A.");
         assert_eq!(c["email"], "a@example.org");
         assert_eq!(c["groups"], serde_json::json!(["cloud", "member"]));
-        let only_openid = for_scopes(&account(Some("a@example.org")), &g, &["openid".into()], 10);
+        let only_openid = for_scopes(
+            &account(Some("a@example.org")),
+            &g,
+            Some("Alice A."),
+            &["openid".into()],
+            10,
+        );
         assert!(only_openid.is_empty());
-        let no_email = for_scopes(&account(None), &g, &all, 10);
+        let no_email = for_scopes(&account(None), &g, None, &all, 10);
         assert!(no_email.get("email").is_none());
+        assert!(no_email.get("name").is_none());
     }
 
     #[test]

@@ -24,6 +24,7 @@ use crate::oidc::keys;
 use crate::oidc::settings::Settings;
 use crate::oidc::OAuthError;
 use crate::permissions;
+use crate::profile;
 use crate::random;
 use crate::session;
 use crate::username::Username;
@@ -200,6 +201,29 @@ pub fn revoke_family(kv: &dyn Kv, fid: &str, now: u64) -> std::result::Result<()
     Ok(())
 }
 
+/// Revokes every live family of an account except those made in the
+/// session `keep_sid`; returns how many were revoked. Scans every family:
+/// the store has no index by account (TODO(#5): an index once the scan is
+/// slow).
+pub fn revoke_all(
+    kv: &dyn Kv,
+    account_id: &str,
+    keep_sid: Option<&str>,
+    now: u64,
+) -> std::result::Result<usize, Error> {
+    let mut revoked = 0;
+    for k in kv.keys(Store::Oidc, "family:")? {
+        let Some((f, _)) = expiring::get_readable::<Family>(kv, Store::Oidc, &k, now)? else {
+            continue;
+        };
+        if f.v.account_id == account_id && !f.v.revoked && Some(f.v.sid.as_str()) != keep_sid {
+            revoke_family(kv, k.trim_start_matches("family:"), now)?;
+            revoked += 1;
+        }
+    }
+    Ok(revoked)
+}
+
 /// A family that still stands: not revoked, its client not replaced, and
 /// its session not logged out unless it was granted `offline_access` (for
 /// the userinfo endpoint).
@@ -306,13 +330,14 @@ fn issue(kv: &dyn Kv, settings: &Settings, i: Issue<'_>, now: u64) -> Result<Tok
 
     let id_token = if i.with_id_token {
         let grants = permissions::get(kv, &i.account.id)?;
+        let shown = profile::get(kv, &i.account.id)?;
         let mut id = base.claims(IdTokenClaims {
             auth_time: i.auth_time,
             at_hash: Some(claims::at_hash(&access_token, signer.alg)),
             sid: i.sid.to_owned(),
             amr: i.amr.to_vec(),
             azp: i.client.client_id.clone(),
-            claims: claims::for_scopes(i.account, &grants, i.scopes, now),
+            claims: claims::for_scopes(i.account, &grants, shown.display_name(), i.scopes, now),
         });
         id.nonce = i.nonce.map(String::from);
         Some(signer.sign(id, "JWT")?)
