@@ -10,11 +10,15 @@
     reason = "a test fails by panicking"
 )]
 
+mod account;
 mod common;
 mod invalid_input;
 mod login;
+mod member;
 mod oidc;
 mod pretix;
+mod profile;
+mod recovery;
 mod redeem;
 mod register;
 mod serve;
