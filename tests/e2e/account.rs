@@ -620,3 +620,43 @@ async fn account_routes_need_a_session_and_well_formed_input() {
     let strip = |s: &str| -> String { s.lines().filter(|l| !l.starts_with("sessions/")).collect() };
     assert_eq!(strip(&t.store_text()), strip(&before));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_can_release_a_name_left_claimed_without_an_account() {
+    let t = common::start_provider(HashMap::new()).await;
+    // what a crash between claiming the name and writing the record leaves
+    t.kv()
+        .set("accounts", "claim:erin", &1i64.to_le_bytes())
+        .unwrap();
+    assert_eq!(t.register("erin").await.status, StatusCode::CONFLICT);
+    let release = || async {
+        common::read(
+            t.http
+                .delete(t.url("/admin/users/erin/claim"))
+                .bearer_auth(common::ADMIN_SECRET)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    };
+    let r = release().await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(t.register("erin").await.status, StatusCode::CREATED);
+    let r = release().await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.error_code(), "account_exists");
+    let r = common::read(
+        t.http
+            .delete(t.url("/admin/users/erin/claim"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "only with the admin secret"
+    );
+}

@@ -34,6 +34,8 @@ pub fn handle(req: Request, env: &Env) -> Response {
         (["admin", "users", _, "permissions", _], _) => {
             return problem::method_not_allowed("PUT, DELETE")
         }
+        (["admin", "users", user, "claim"], &Method::DELETE) => release_claim(env, user),
+        (["admin", "users", _, "claim"], _) => return problem::method_not_allowed("DELETE"),
         _ => return problem::not_found(),
     };
     result.unwrap_or_else(|e| problem::from_error(&e))
@@ -287,6 +289,14 @@ fn grant(req: &Request, env: &Env, user: &str, name: &str) -> Result<Response> {
         StatusCode::OK,
         &json!({"member": g.member, "permissions": g.permissions}),
     ))
+}
+
+/// `DELETE /admin/users/{username}/claim`: frees a name whose
+/// registration failed half-way (claimed, but no account record).
+fn release_claim(env: &Env, user: &str) -> Result<Response> {
+    ausweis::register::release_orphaned_claim(env.kv, user)?;
+    crate::log_event("admin_claim", "released");
+    Ok(reply::json(StatusCode::OK, &json!({"released": true})))
 }
 
 fn ungrant(env: &Env, user: &str, name: &str) -> Result<Response> {

@@ -146,6 +146,27 @@ pub fn register(kv: &dyn Kv, settings: &Settings, req: NewAccount, now: u64) -> 
     })
 }
 
+/// Releases the claim of a name that has no account record: what a crash
+/// between claiming a name and writing its record leaves behind. For the
+/// operator (admin API). A registration of the same name that is between
+/// those two steps at this very moment would lose its claim, so run it
+/// only for a name whose registration failed.
+pub fn release_orphaned_claim(kv: &dyn Kv, username: &str) -> Result<()> {
+    let name = Username::parse(username).map_err(|_| Error::NotFound("claim"))?;
+    if account::find(kv, &name)?.is_some() {
+        return Err(Error::conflict(
+            "account_exists",
+            "this name belongs to an account; delete the account instead",
+        ));
+    }
+    let claim = account::claim_key(&name);
+    if kv.get(Store::Accounts, &claim)?.is_none() {
+        return Err(Error::NotFound("claim"));
+    }
+    kv.delete(Store::Accounts, &claim)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +241,27 @@ mod tests {
         req.email = Some("erin@example.org".into());
         assert!(register(&kv, &settings(), req, 1000).is_err());
         assert_eq!(kv.all_keys(Store::Accounts), vec!["claim:erin"]);
+        Ok(())
+    }
+
+    #[test]
+    fn an_orphaned_claim_can_be_released_and_a_live_one_cannot() -> Result<()> {
+        let kv = MemoryKv::new();
+        kv.increment(Store::Accounts, "claim:erin", 1)?;
+        assert!(matches!(
+            register(&kv, &settings(), new("erin"), 1000),
+            Err(Error::UsernameTaken)
+        ));
+        release_orphaned_claim(&kv, "erin")?;
+        register(&kv, &settings(), new("erin"), 1001)?;
+        assert!(matches!(
+            release_orphaned_claim(&kv, "erin"),
+            Err(Error::Conflict { .. })
+        ));
+        assert!(matches!(
+            release_orphaned_claim(&kv, "frank"),
+            Err(Error::NotFound(_))
+        ));
         Ok(())
     }
 
