@@ -33,6 +33,9 @@ fn vars() -> HashMap<String, String> {
         ("oidc_refresh_token_days", "30"),
         ("signing_key_rotate_seconds", "7776000"),
         ("signing_key_publish_lead_seconds", "0"),
+        ("site_name", "ausweis"),
+        ("recovery_link_minutes", "30"),
+        ("mail_relay_url", "https://relay.example.org/send"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -69,6 +72,30 @@ const ROUTES: &[(&str, Handler)] = &[
         "/admin/users/alice/permissions/cloud",
         ausweis_web::admin::handle,
     ),
+    ("/admin/users/alice/claim", ausweis_web::admin::handle),
+    ("/api/login/otp", ausweis_web::login::handle),
+    ("/api/profile", ausweis_web::profile::handle),
+    ("/api/profile/fields/name", ausweis_web::profile::handle),
+    ("/api/users/alice/profile", ausweis_web::profile::handle),
+    ("/api/account", ausweis_web::account::handle),
+    ("/api/account/password", ausweis_web::account::handle),
+    ("/api/account/two-factor", ausweis_web::account::handle),
+    (
+        "/api/account/two-factor/confirm",
+        ausweis_web::account::handle,
+    ),
+    ("/api/account/export", ausweis_web::account::handle),
+    (
+        "/api/account/recovery/pgp/challenge",
+        ausweis_web::account::handle,
+    ),
+    ("/api/account/recovery/pgp", ausweis_web::account::handle),
+    ("/api/account/recovery/email", ausweis_web::account::handle),
+    (
+        "/api/account/recovery/email/confirm",
+        ausweis_web::account::handle,
+    ),
+    ("/account/recover", ausweis_web::account::handle),
 ];
 
 fn header_strategy() -> impl Strategy<Value = Vec<(String, String)>> {
@@ -97,6 +124,8 @@ fn body_strategy() -> impl Strategy<Value = Vec<u8>> {
         "\\{\"username\":\"[a-z]{0,12}\",\"password\":\"[ -~]{0,30}\"(,\"[a-z_]{1,10}\":[0-9a-z\"]{0,10})?\\}"
             .prop_map(String::into_bytes),
         "(grant_type|code|redirect_uri|client_id|client_secret|refresh_token|token|scope|state|response_type|prompt|max_age|consent|csrf)=[ -~]{0,40}(&[a-z_]{1,12}=[ -~]{0,20}){0,4}"
+            .prop_map(String::into_bytes),
+        "\\{\"(email|code|pending|token|new_password|current_password|password|value|type|visibility|signed_message|signature|challenge)\":(\"[ -~]{0,40}\"|[0-9]{1,5}|true|null|\\[\\])(,\"[a-z_]{1,16}\":\"[ -~]{0,20}\"){0,3}\\}"
             .prop_map(String::into_bytes),
     ]
 }
