@@ -23,6 +23,7 @@ pub mod password;
 pub mod permissions;
 pub mod profile;
 pub mod random;
+pub mod record;
 pub mod recovery;
 pub mod redeem;
 pub mod register;

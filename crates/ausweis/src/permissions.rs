@@ -10,12 +10,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::kv::{Kv, Store};
-use crate::random;
+use crate::record;
 use crate::{Error, Result};
 
 /// Longest permission name.
 pub const MAX_NAME_LEN: usize = 64;
-const CAS_ATTEMPTS: usize = 16;
 
 /// The stored record of one account.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -76,30 +75,20 @@ pub fn check_name(name: &str) -> Result<()> {
     }
 }
 
-fn decode(raw: &[u8]) -> Result<Grants> {
-    serde_json::from_slice(raw).map_err(|_| Error::Internal("unreadable grants".into()))
-}
-
-fn encode(g: &Grants) -> Result<Vec<u8>> {
-    serde_json::to_vec(g).map_err(|e| Error::Internal(e.to_string()))
+impl record::Marked for Grants {
+    fn mark(&mut self, marker: String) {
+        self.m = marker;
+    }
 }
 
 /// Reads an account's grants (empty if none are stored).
 pub fn get(kv: &dyn Kv, account_id: &str) -> Result<Grants> {
-    match kv.get(Store::Permissions, &key(account_id))? {
-        Some(raw) => decode(&raw),
-        None => Ok(Grants::default()),
-    }
+    record::get(kv, Store::Permissions, &key(account_id), "grants")
 }
 
 /// Writes the empty record of a new account.
 pub fn create(kv: &dyn Kv, account_id: &str) -> Result<()> {
-    let g = Grants {
-        m: random::token(8),
-        ..Grants::default()
-    };
-    kv.set(Store::Permissions, &key(account_id), &encode(&g)?)?;
-    Ok(())
+    record::create::<Grants>(kv, Store::Permissions, &key(account_id))
 }
 
 /// Changes an account's grants with `change`, retried on concurrent
@@ -109,20 +98,7 @@ pub fn update(
     account_id: &str,
     change: impl Fn(&mut Grants) -> Result<()>,
 ) -> Result<Grants> {
-    let k = key(account_id);
-    for _ in 0..CAS_ATTEMPTS {
-        let raw = kv.get(Store::Permissions, &k)?;
-        let mut g = match &raw {
-            Some(r) => decode(r)?,
-            None => Grants::default(),
-        };
-        change(&mut g)?;
-        g.m = random::token(8);
-        if kv.compare_and_swap(Store::Permissions, &k, raw.as_deref(), &encode(&g)?)? {
-            return Ok(g);
-        }
-    }
-    Err(Error::Internal("grants record contended".into()))
+    record::update(kv, Store::Permissions, &key(account_id), "grants", change)
 }
 
 /// Extends a permission: its expiry becomes max(now, current expiry) + `seconds`.

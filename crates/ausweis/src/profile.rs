@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::date;
 use crate::email::Email;
 use crate::kv::{Kv, Store};
-use crate::{date, random};
+use crate::record;
 use crate::{Error, Result};
 
 /// Most fields one profile holds.
@@ -25,7 +26,6 @@ pub const MAX_VALUE_BYTES: usize = 4 * 1024;
 /// The field whose value, if public or protected, is the OpenID Connect
 /// `name` claim.
 pub const NAME_FIELD: &str = "name";
-const CAS_ATTEMPTS: usize = 16;
 
 /// What a value is, and how it is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,30 +237,20 @@ pub fn check_value(kind: Kind, value: &Value) -> Result<Value> {
     }
 }
 
-fn decode(raw: &[u8]) -> Result<Profile> {
-    serde_json::from_slice(raw).map_err(|_| Error::Internal("unreadable profile".into()))
-}
-
-fn encode(p: &Profile) -> Result<Vec<u8>> {
-    serde_json::to_vec(p).map_err(|e| Error::Internal(e.to_string()))
+impl record::Marked for Profile {
+    fn mark(&mut self, marker: String) {
+        self.m = marker;
+    }
 }
 
 /// Reads an account's profile (empty if none is stored).
 pub fn get(kv: &dyn Kv, account_id: &str) -> Result<Profile> {
-    match kv.get(Store::Accounts, &key(account_id))? {
-        Some(raw) => decode(&raw),
-        None => Ok(Profile::default()),
-    }
+    record::get(kv, Store::Accounts, &key(account_id), "profile")
 }
 
 /// Writes the empty profile of a new account.
 pub fn create(kv: &dyn Kv, account_id: &str) -> Result<()> {
-    let p = Profile {
-        m: random::token(8),
-        ..Profile::default()
-    };
-    kv.set(Store::Accounts, &key(account_id), &encode(&p)?)?;
-    Ok(())
+    record::create::<Profile>(kv, Store::Accounts, &key(account_id))
 }
 
 /// Changes a profile with `change`, retried on concurrent changes; returns
@@ -271,23 +261,7 @@ pub fn update(
     account_id: &str,
     change: impl Fn(&mut Profile) -> Result<()>,
 ) -> Result<Profile> {
-    let k = key(account_id);
-    for _ in 0..CAS_ATTEMPTS {
-        let raw = kv.get(Store::Accounts, &k)?;
-        let mut p = match &raw {
-            Some(r) => decode(r)?,
-            None => Profile::default(),
-        };
-        change(&mut p)?;
-        p.m = random::token(8);
-        // An absent record (an account made before profiles existed) is
-        // compared with absent: atomic on Redis, not on Spin's SQLite,
-        // which registration avoids by creating the record.
-        if kv.compare_and_swap(Store::Accounts, &k, raw.as_deref(), &encode(&p)?)? {
-            return Ok(p);
-        }
-    }
-    Err(Error::Internal("profile record contended".into()))
+    record::update(kv, Store::Accounts, &key(account_id), "profile", change)
 }
 
 /// Sets a field; returns whether it is new.
