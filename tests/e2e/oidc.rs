@@ -18,6 +18,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::common::{self, TestApp, ADMIN_SECRET, PASSWORD};
+use crate::member;
 
 const REDIRECT: &str = "http://localhost:9/callback";
 const AFTER_LOGOUT: &str = "http://localhost:9/bye";
@@ -36,20 +37,6 @@ async fn add_client(t: &TestApp, id: &str, body: Value) -> Option<String> {
     .await;
     assert!(r.status.is_success(), "{}", r.body);
     r.body["client_secret"].as_str().map(String::from)
-}
-
-async fn grant(t: &TestApp, user: &str, permission: &str, expires: Value) {
-    let r = common::read(
-        t.http
-            .put(t.url(&format!("/admin/users/{user}/permissions/{permission}")))
-            .bearer_auth(ADMIN_SECRET)
-            .json(&json!({"expires": expires, "member": true}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
 }
 
 fn rp_http() -> reqwest::Client {
@@ -215,7 +202,7 @@ async fn userinfo(t: &TestApp, access_token: &str) -> common::Reply {
 async fn full_flow(alg: &str, jws: CoreJwsSigningAlgorithm) {
     let mut t = common::start_provider(HashMap::new()).await;
     assert_eq!(t.register("alice").await.status, StatusCode::CREATED);
-    grant(&t, "alice", "cloud", json!("2099-01-01")).await;
+    member::grant(&t, "alice", "cloud", "2099-01-01").await;
     let secret = add_client(
         &t,
         "cloud",
@@ -389,6 +376,21 @@ async fn code_for(t: &TestApp, extra: Value) -> (String, String, String) {
     (secret, cb.params["code"].clone(), verifier.secret().clone())
 }
 
+/// Exchanges a code from [`code_for`] with the confidential client `app`.
+async fn first_exchange(t: &TestApp, secret: &str, code: &str, verifier: &str) -> common::Reply {
+    token_post(
+        t,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier),
+        ],
+        Some(("app", secret)),
+    )
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unregistered_redirect_uri_gets_an_error_page_never_a_redirect() {
     let t = common::start_provider(HashMap::new()).await;
@@ -549,17 +551,7 @@ async fn refresh_token_reuse_revokes_the_whole_family() {
     let (secret, code, verifier) = code_for(&t, json!({})).await;
     t.secrets.push(secret.clone());
     let auth = Some(("app", secret.as_str()));
-    let first = token_post(
-        &t,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ],
-        auth,
-    )
-    .await;
+    let first = first_exchange(&t, &secret, &code, &verifier).await;
     let r1 = first.body["refresh_token"].as_str().unwrap().to_string();
     let second = token_post(
         &t,
@@ -666,7 +658,7 @@ async fn missing_or_expired_permission_denies_with_a_page_naming_it() {
     assert!(page.contains("error=access_denied"));
 
     // an expired permission is no better
-    grant(&t, "bob", "wiki", json!("2001-01-01")).await;
+    member::grant(&t, "bob", "wiki", "2001-01-01").await;
     assert_eq!(
         browser.get(t.url(&back)).send().await.unwrap().status(),
         StatusCode::FORBIDDEN
@@ -679,7 +671,7 @@ async fn missing_or_expired_permission_denies_with_a_page_naming_it() {
     assert_eq!(query_of(&location(&none))["error"], "access_denied");
 
     // a current one lets the member in
-    grant(&t, "bob", "wiki", json!("2099-01-01")).await;
+    member::grant(&t, "bob", "wiki", "2099-01-01").await;
     let ok = browser.get(t.url(&back)).send().await.unwrap();
     assert_eq!(ok.status(), StatusCode::FOUND);
     assert!(query_of(&location(&ok)).contains_key("code"));
@@ -779,17 +771,7 @@ async fn key_rotation_keeps_outstanding_tokens_valid() {
     let (secret, code, verifier) = code_for(&t, json!({})).await;
     t.secrets.push(secret.clone());
     let auth = Some(("app", secret.as_str()));
-    let first = token_post(
-        &t,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", &verifier),
-        ],
-        auth,
-    )
-    .await;
+    let first = first_exchange(&t, &secret, &code, &verifier).await;
     let old_id_token = first.body["id_token"].as_str().unwrap().to_string();
     let old_access = first.body["access_token"].as_str().unwrap().to_string();
     let kid = |jwt: &str| -> String {
