@@ -308,3 +308,33 @@ pub fn check_invariants(app: &RunningApp, secrets: &[String]) -> Vec<String> {
     }
     problems
 }
+
+/// Reads one HTTP/1.1 request from a test double's socket: the head
+/// (lowercased) and the body, up to its `Content-Length`. `None` if the
+/// connection closes first.
+pub async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<(String, String)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = sock.read(&mut chunk).await.unwrap_or(0);
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .and_then(|v| v.trim().parse().ok())
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                return Some((head.to_ascii_lowercase(), body.to_string()));
+            }
+        }
+        if n == 0 {
+            return None;
+        }
+    }
+}

@@ -233,7 +233,7 @@ pub struct RelayDouble {
 
 impl RelayDouble {
     pub async fn start(status: u16) -> RelayDouble {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -244,32 +244,9 @@ impl RelayDouble {
                 let Ok((mut sock, _)) = listener.accept().await else {
                     return;
                 };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let read = tokio::time::timeout(Duration::from_secs(10), async {
-                    loop {
-                        let n = sock.read(&mut chunk).await.unwrap_or(0);
-                        buf.extend_from_slice(&chunk[..n]);
-                        let text = String::from_utf8_lossy(&buf).to_string();
-                        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                            let len: usize = head
-                                .lines()
-                                .find_map(|l| {
-                                    l.to_ascii_lowercase()
-                                        .strip_prefix("content-length:")
-                                        .and_then(|v| v.trim().parse().ok())
-                                })
-                                .unwrap_or(0);
-                            if body.len() >= len {
-                                return Some((head.to_ascii_lowercase(), body.to_string()));
-                            }
-                        }
-                        if n == 0 {
-                            return None;
-                        }
-                    }
-                })
-                .await;
+                let read =
+                    tokio::time::timeout(Duration::from_secs(10), common::read_request(&mut sock))
+                        .await;
                 if let Ok(Some((head, body))) = read {
                     keep.lock().unwrap().push(Received {
                         head,

@@ -858,32 +858,15 @@ async fn admin_api_needs_the_secret() {
 /// A stand-in relying party's back-channel endpoint: accepts one request on
 /// 127.0.0.1 and hands over its body.
 async fn one_post(listener: tokio::net::TcpListener) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let (mut sock, _) = listener.accept().await.unwrap();
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = sock.read(&mut chunk).await.unwrap();
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).to_string();
-        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let len: usize = head
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse().unwrap())
-                })
-                .unwrap_or(0);
-            if body.len() >= len || n == 0 {
-                sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
-                    .await
-                    .unwrap();
-                return body.to_string();
-            }
-        }
-        assert!(n > 0, "connection closed early");
-    }
+    let (_, body) = common::read_request(&mut sock)
+        .await
+        .expect("connection closed early");
+    sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+        .await
+        .unwrap();
+    body
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
