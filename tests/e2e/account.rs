@@ -306,9 +306,11 @@ async fn the_login_page_asks_for_the_code_as_a_second_step() {
 
     let browser = common::browser();
     let return_to = "/oidc/authorize?client_id=x";
+    let csrf = common::csrf_of(&browser, &t, "/login").await;
     let resp = browser
         .post(t.url("/login"))
         .form(&[
+            ("csrf", csrf.as_str()),
             ("username", "alice"),
             ("password", PASSWORD),
             ("return_to", return_to),
@@ -317,6 +319,7 @@ async fn the_login_page_asks_for_the_code_as_a_second_step() {
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
+    // no session yet: that comes after the code
     assert!(resp.headers().get("set-cookie").is_none());
     let page = resp.text().await.unwrap();
     assert!(page.contains("name=\"code\""), "{page}");
@@ -330,6 +333,7 @@ async fn the_login_page_asks_for_the_code_as_a_second_step() {
     let resp = browser
         .post(t.url("/login"))
         .form(&[
+            ("csrf", csrf.as_str()),
             ("pending", pending.as_str()),
             ("code", "000000x"),
             ("return_to", return_to),
@@ -344,6 +348,7 @@ async fn the_login_page_asks_for_the_code_as_a_second_step() {
     let resp = browser
         .post(t.url("/login"))
         .form(&[
+            ("csrf", csrf.as_str()),
             ("pending", pending.as_str()),
             ("code", code.as_str()),
             ("return_to", return_to),

@@ -63,6 +63,24 @@ pub fn browser() -> reqwest::Client {
         .expect("client")
 }
 
+/// The anti-forgery field of the form on page `path`, fetched with
+/// `client` as a browser would (which also gives it the cookie).
+pub async fn csrf_of(client: &reqwest::Client, t: &TestApp, path: &str) -> String {
+    let page = client
+        .get(t.url(path))
+        .send()
+        .await
+        .expect("form page")
+        .text()
+        .await
+        .expect("form page body");
+    regex::Regex::new(r#"name="csrf" value="([0-9a-f]{64})""#)
+        .expect("pattern")
+        .captures(&page)
+        .unwrap_or_else(|| panic!("no csrf field on {path}: {page}"))[1]
+        .to_string()
+}
+
 /// Starts an app on fresh in-memory stores.
 pub async fn start() -> TestApp {
     start_with(HashMap::new(), None).await

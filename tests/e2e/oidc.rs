@@ -120,9 +120,11 @@ async fn browse(
         let page = resp.text().await.unwrap();
         if url.contains("/login?") {
             let return_to = query_of(&url).get("return_to").cloned().unwrap();
+            let csrf = common::csrf_of(browser, t, "/login").await;
             let resp = browser
                 .post(t.url("/login"))
                 .form(&[
+                    ("csrf", csrf.as_str()),
                     ("username", user),
                     ("password", PASSWORD),
                     ("return_to", &return_to),
@@ -637,9 +639,11 @@ async fn missing_or_expired_permission_denies_with_a_page_naming_it() {
     let resp = browser.get(t.url(&url)).send().await.unwrap();
     let login = location(&resp);
     let return_to = query_of(&t.url(&login))["return_to"].clone();
+    let csrf = common::csrf_of(&browser, &t, &login).await;
     let resp = browser
         .post(t.url("/login"))
         .form(&[
+            ("csrf", csrf.as_str()),
             ("username", "bob"),
             ("password", PASSWORD),
             ("return_to", &return_to),

@@ -84,7 +84,7 @@ pub fn clear_redemption(req: &Request) -> String {
     build(req, redeem_name_for(req), "", 0)
 }
 
-fn read(req: &Request, wanted: &str) -> Option<String> {
+pub(crate) fn read(req: &Request, wanted: &str) -> Option<String> {
     req.headers()
         .get_all(header::COOKIE)
         .iter()
@@ -100,7 +100,7 @@ pub fn set(req: &Request, id: &str, max_age: u64) -> String {
     build(req, name_for(req), id, max_age)
 }
 
-fn build(req: &Request, name: &str, id: &str, max_age: u64) -> String {
+pub(crate) fn build(req: &Request, name: &str, id: &str, max_age: u64) -> String {
     let secure = if plain_localhost(req) { "" } else { "; Secure" };
     format!("{name}={id}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}")
 }
@@ -108,12 +108,6 @@ fn build(req: &Request, name: &str, id: &str, max_age: u64) -> String {
 /// `Set-Cookie` value removing the session cookie.
 pub fn clear(req: &Request) -> String {
     set(req, "", 0)
-}
-
-/// The anti-forgery token of forms shown to the holder of a session: a
-/// digest of the session id, which a cross-site attacker cannot know.
-pub fn csrf_token(session_id: &str) -> String {
-    ausweis::random::digest_hex("csrf", session_id)
 }
 
 /// Whether a form post came from one of our own pages: the `Origin` (or,

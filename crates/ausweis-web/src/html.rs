@@ -1,17 +1,43 @@
-//! Minimal server-rendered pages for the sign-in flow. They work without
-//! JavaScript and load nothing from elsewhere.
+//! Server-rendered pages: they work without JavaScript and load nothing
+//! from elsewhere. Texts come in English and German ([`Lang`]).
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use http::{header, HeaderValue, StatusCode};
+use sha2::{Digest, Sha256};
 
+use crate::i18n::Lang;
 use crate::Response;
 
-/// Content-Security-Policy of every page: nothing but inline styles.
-pub const CSP: &str =
-    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'";
+/// Content-Security-Policy of every page: nothing loads from anywhere, no
+/// script runs, and the one style sheet is allowed by its digest, so even
+/// an injected `style` attribute would not apply. Images only as `data:`.
+pub fn csp() -> String {
+    let digest = Sha256::digest(STYLE.as_bytes());
+    format!(
+        "default-src 'none'; style-src 'sha256-{}'; img-src data:; frame-ancestors 'none'; base-uri 'none'",
+        STANDARD.encode(digest)
+    )
+}
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem;line-height:1.5}\
-label{display:block;margin-top:1rem}input{width:100%;padding:.5rem;font-size:1rem;box-sizing:border-box}\
-button{margin-top:1rem;padding:.6rem 1.2rem;font-size:1rem}.error{color:#a00}";
+/// The style sheet of every page, inline because nothing may load from
+/// elsewhere. Readable on a phone; dark where the system is dark.
+const STYLE: &str = "*{box-sizing:border-box}\
+body{font-family:system-ui,sans-serif;margin:0;line-height:1.5;color:#1b1b1b;background:#fafafa}\
+header{background:#234;padding:.6rem 1rem}header a{color:#fff;font-weight:bold;text-decoration:none}\
+main{max-width:36rem;margin:0 auto;padding:1rem}h1{font-size:1.6rem;margin:.5rem 0 1rem}\
+label{display:block;margin-top:1rem;font-weight:600}\
+input,select,textarea{width:100%;padding:.55rem;font-size:1rem;border:1px solid #888;border-radius:4px;background:#fff;color:inherit}\
+input[type=checkbox],input[type=radio]{width:auto}textarea{font-family:ui-monospace,monospace;font-size:.8rem}\
+button,.button{display:inline-block;margin:1rem .5rem 0 0;padding:.6rem 1.2rem;font-size:1rem;border:0;border-radius:4px;\
+background:#246;color:#fff;text-decoration:none;cursor:pointer}button.secondary{background:#666}button.danger{background:#a22}\
+:focus-visible{outline:3px solid #e90;outline-offset:2px}\
+.error{color:#900;background:#fee;border-left:4px solid #c00;padding:.5rem}\
+.ok{color:#050;background:#efe;border-left:4px solid #090;padding:.5rem}\
+.hint{color:#555;font-size:.9rem}table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3rem;border-bottom:1px solid #ccc}\
+nav a{margin-right:1rem}svg{max-width:100%;height:auto;background:#fff}\
+@media (prefers-color-scheme:dark){body{background:#111;color:#eee}input,select,textarea{background:#222}.hint{color:#aaa}\
+.error{background:#311;color:#fbb}.ok{background:#131;color:#bfb}}";
 
 /// Escapes text for HTML content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -29,15 +55,15 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-/// A page with the given title and (already escaped) body.
-pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
+/// A page in `lang` with the given title and (already escaped) body.
+pub fn page(lang: Lang, status: StatusCode, title: &str, body: &str) -> Response {
+    let title = escape(title);
     let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{} · ausweis</title><style>{STYLE}</style></head><body><main>\
-<h1>{}</h1>{body}</main></body></html>",
-        escape(title),
-        escape(title)
+<title>{title} · ausweis</title><style>{STYLE}</style></head><body>\
+<header><a href=\"/\">ausweis</a></header><main><h1>{title}</h1>{body}</main></body></html>",
+        lang.tag()
     );
     let mut resp = Response::new(html.into_bytes());
     *resp.status_mut() = status;
@@ -46,10 +72,9 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    if let Ok(v) = HeaderValue::from_str(&csp()) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
@@ -57,10 +82,33 @@ pub fn page(status: StatusCode, title: &str, body: &str) -> Response {
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
+        header::VARY,
+        HeaderValue::from_static("Accept-Language, Cookie"),
+    );
+    h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
     resp
+}
+
+/// A message that something went wrong, read out by screen readers.
+pub fn alert(text: &str) -> String {
+    format!("<p class=\"error\" role=\"alert\">{}</p>", escape(text))
+}
+
+/// A message that something worked.
+pub fn notice(text: &str) -> String {
+    format!("<p class=\"ok\" role=\"status\">{}</p>", escape(text))
+}
+
+/// A labelled input named like its id; `attrs` are further attributes,
+/// written by the caller (escape any value in them).
+pub fn input(id: &str, label: &str, attrs: &str) -> String {
+    format!(
+        "<label for=\"{id}\">{}</label><input id=\"{id}\" name=\"{id}\" {attrs}>",
+        escape(label)
+    )
 }
 
 /// A hidden form field.

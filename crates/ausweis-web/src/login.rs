@@ -1,6 +1,6 @@
 //! `POST /api/login` (and `POST /api/login/otp`, the second step when
 //! two-factor authentication is on), `POST /api/logout`, `GET /api/session`,
-//! and the login page of the sign-in flow.
+//! the login page (`/login`, with its code step) and `POST /logout`.
 
 use ausweis::login::{self, LoggedIn, Outcome, Settings};
 use ausweis::password::{self, HashParams};
@@ -10,7 +10,9 @@ use ausweis::{Error, Result};
 use http::{header, HeaderValue, Method, StatusCode};
 use serde::Serialize;
 
+use crate::csrf::{self, Csrf};
 use crate::html::{self, escape};
+use crate::i18n::Lang;
 use crate::{cookie, form, input, problem, reply, Env, Request, Response};
 
 #[derive(Serialize)]
@@ -48,6 +50,8 @@ pub fn handle(req: Request, env: &Env) -> Response {
         ("/login", &Method::GET) => Ok(login_page(&req, None, StatusCode::OK)),
         ("/login", &Method::POST) => login_form(&req, env),
         ("/login", _) => return problem::method_not_allowed("GET, POST"),
+        ("/logout", &Method::POST) => logout_form(&req, env),
+        ("/logout", _) => return problem::method_not_allowed("POST"),
         _ => return problem::not_found(),
     };
     result.unwrap_or_else(|e| problem::from_error(&e))
@@ -154,13 +158,15 @@ fn current(req: &Request, env: &Env) -> Result<Response> {
     ))
 }
 
-/// Where the login page may send the member afterwards: only back into the
-/// sign-in flow or to the start page, never to another site.
-fn safe_return(target: Option<&str>) -> String {
+/// Where the login page may send the member afterwards: back into the
+/// sign-in flow or to one of our own pages, never to another site.
+pub fn safe_return(target: Option<&str>) -> String {
+    const PAGES: [&str; 5] = ["/", "/profile", "/account", "/redeem", "/oidc/authorize?"];
     match target {
         Some(t)
-            if t.starts_with("/oidc/authorize?")
-                && !t.contains('\\')
+            if PAGES.iter().any(|p| {
+                t == p.trim_end_matches('?') || (p.ends_with('?') && t.starts_with(p))
+            }) && !t.contains('\\')
                 && !t.chars().any(char::is_control) =>
         {
             t.to_owned()
@@ -170,6 +176,8 @@ fn safe_return(target: Option<&str>) -> String {
 }
 
 fn login_page(req: &Request, error: Option<&str>, status: StatusCode) -> Response {
+    let lang = Lang::of(req);
+    let csrf = Csrf::issue(req);
     let pairs = if req.method() == Method::POST {
         form::body(req)
     } else {
@@ -181,42 +189,71 @@ fn login_page(req: &Request, error: Option<&str>, status: StatusCode) -> Respons
         .flatten()
         .or(form::single(&pairs, "username").ok().flatten())
         .unwrap_or("");
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
-    html::page(
+    let error = error.map(html::alert).unwrap_or_default();
+    let mut register = url::form_urlencoded::Serializer::new(String::new());
+    register.append_pair("return_to", &return_to);
+    csrf.attach(html::page(
+        lang,
         status,
-        "Log in",
+        lang.t("Log in", "Anmelden"),
         &format!(
-            "{error}<form method=\"post\" action=\"/login\">{}\
-<label for=\"username\">Username</label>\
-<input id=\"username\" name=\"username\" autocomplete=\"username\" required value=\"{}\">\
-<label for=\"password\">Password</label>\
-<input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required>\
-<button>Log in</button></form>",
+            "{error}<form method=\"post\" action=\"/login\">{}{}{}{}\
+<button>{}</button></form>\
+<p><a href=\"/register?{}\">{}</a> · <a href=\"/account/recover\">{}</a></p>",
+            csrf.field(),
             html::hidden("return_to", &return_to),
-            escape(hint)
+            html::input(
+                "username",
+                lang.t("Username", "Benutzername"),
+                &format!(
+                    "autocomplete=\"username\" autocapitalize=\"none\" required value=\"{}\"",
+                    escape(hint)
+                )
+            ),
+            html::input(
+                "password",
+                lang.t("Password", "Passwort"),
+                "type=\"password\" autocomplete=\"current-password\" required"
+            ),
+            lang.t("Log in", "Anmelden"),
+            escape(&register.finish()),
+            lang.t("No account yet? Register", "Noch kein Konto? Registrieren"),
+            lang.t("Forgot your password?", "Passwort vergessen?"),
         ),
-    )
+    ))
 }
 
 /// The second page of a login with two-factor authentication: the code.
-fn code_page(return_to: &str, pending: &str, error: Option<&str>, status: StatusCode) -> Response {
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
-    html::page(
+fn code_page(
+    req: &Request,
+    return_to: &str,
+    pending: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let lang = Lang::of(req);
+    let csrf = Csrf::issue(req);
+    let error = error.map(html::alert).unwrap_or_default();
+    csrf.attach(html::page(
+        lang,
         status,
-        "Enter your code",
+        lang.t("Enter your code", "Code eingeben"),
         &format!(
-            "{error}<form method=\"post\" action=\"/login\">{}{}\
-<label for=\"code\">Code from your authenticator app, or a recovery code</label>\
-<input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" required autofocus>\
-<button>Continue</button></form>",
+            "{error}<form method=\"post\" action=\"/login\">{}{}{}{}<button>{}</button></form>",
+            csrf.field(),
             html::hidden("return_to", return_to),
             html::hidden("pending", pending),
+            html::input(
+                "code",
+                lang.t(
+                    "Code from your authenticator app, or a recovery code",
+                    "Code aus deiner Authenticator-App oder ein Wiederherstellungscode"
+                ),
+                "autocomplete=\"one-time-code\" inputmode=\"numeric\" required autofocus"
+            ),
+            lang.t("Continue", "Weiter"),
         ),
-    )
+    ))
 }
 
 fn signed_in_redirect(
@@ -238,12 +275,14 @@ fn code_form(
     pairs: &[(String, String)],
     pending: &str,
 ) -> Result<Response> {
+    let lang = Lang::of(req);
     let target = safe_return(form::single(pairs, "return_to").ok().flatten());
     let Ok(Some(code)) = form::single(pairs, "code") else {
         return Ok(code_page(
+            req,
             &target,
             pending,
-            Some("Enter the code."),
+            Some(lang.t("Enter the code.", "Gib den Code ein.")),
             StatusCode::BAD_REQUEST,
         ));
     };
@@ -254,40 +293,57 @@ fn code_form(
         Err(Error::InvalidCode) => {
             crate::log_event("login_code", "refused");
             Ok(code_page(
+                req,
                 &target,
                 pending,
-                Some("The code is wrong or was used already. Try the current one."),
+                Some(lang.t(
+                    "The code is wrong or was used already. Try the current one.",
+                    "Der Code ist falsch oder wurde schon benutzt. Versuche den aktuellen.",
+                )),
                 StatusCode::UNAUTHORIZED,
             ))
         }
         Err(Error::NotAuthenticated) => Ok(login_page(
             req,
-            Some("This login has expired. Log in again."),
+            Some(lang.t(
+                "This login has expired. Log in again.",
+                "Diese Anmeldung ist abgelaufen. Melde dich neu an.",
+            )),
             StatusCode::UNAUTHORIZED,
         )),
         Err(Error::Throttled { retry_after }) => Ok(code_page(
+            req,
             &target,
             pending,
-            Some(&format!(
-                "Too many failed attempts. Try again in {retry_after} seconds."
-            )),
+            Some(&throttled_text(lang, retry_after)),
             StatusCode::TOO_MANY_REQUESTS,
         )),
         Err(e) => Err(e),
     }
 }
 
+fn throttled_text(lang: Lang, seconds: u64) -> String {
+    match lang {
+        Lang::En => format!("Too many failed attempts. Try again in {seconds} seconds."),
+        Lang::De => format!("Zu viele Fehlversuche. Versuche es in {seconds} Sekunden wieder."),
+    }
+}
+
 /// The login form of the page: on success, back to where the member came from.
 fn login_form(req: &Request, env: &Env) -> Result<Response> {
+    let lang = Lang::of(req);
+    let pairs = form::body(req);
     let issuer = env.vars.get("issuer");
-    if !form::is_form(req) || !cookie::same_origin(req, issuer.as_deref()) {
+    if !form::is_form(req) || !csrf::verify(req, &pairs, issuer.as_deref()) {
         return Ok(login_page(
             req,
-            Some("Please use the login form."),
-            StatusCode::BAD_REQUEST,
+            Some(lang.t(
+                "The form had expired. Please try again.",
+                "Das Formular war abgelaufen. Bitte versuche es noch einmal.",
+            )),
+            StatusCode::FORBIDDEN,
         ));
     }
-    let pairs = form::body(req);
     if let Ok(Some(pending)) = form::single(&pairs, "pending") {
         let pending = pending.to_owned();
         return code_form(req, env, &pairs, &pending);
@@ -298,7 +354,10 @@ fn login_form(req: &Request, env: &Env) -> Result<Response> {
     ) else {
         return Ok(login_page(
             req,
-            Some("Enter your username and password."),
+            Some(lang.t(
+                "Enter your username and password.",
+                "Gib Benutzername und Passwort ein.",
+            )),
             StatusCode::BAD_REQUEST,
         ));
     };
@@ -309,21 +368,28 @@ fn login_form(req: &Request, env: &Env) -> Result<Response> {
         Ok(Outcome::Done(done)) => Ok(signed_in_redirect(req, &settings, &target, &done)),
         Ok(Outcome::SecondFactor(p)) => {
             crate::log_event("login", "second_factor");
-            Ok(code_page(&target, p.token.expose(), None, StatusCode::OK))
+            Ok(code_page(
+                req,
+                &target,
+                p.token.expose(),
+                None,
+                StatusCode::OK,
+            ))
         }
         Err(Error::InvalidCredentials) => {
             crate::log_event("login", "refused");
             Ok(login_page(
                 req,
-                Some("Username or password is wrong."),
+                Some(lang.t(
+                    "Username or password is wrong.",
+                    "Benutzername oder Passwort ist falsch.",
+                )),
                 StatusCode::UNAUTHORIZED,
             ))
         }
         Err(Error::Throttled { retry_after }) => Ok(login_page(
             req,
-            Some(&format!(
-                "Too many failed attempts. Try again in {retry_after} seconds."
-            )),
+            Some(&throttled_text(lang, retry_after)),
             StatusCode::TOO_MANY_REQUESTS,
         )),
         Err(Error::Invalid { message, .. }) => {
@@ -331,4 +397,22 @@ fn login_form(req: &Request, env: &Env) -> Result<Response> {
         }
         Err(e) => Err(e),
     }
+}
+
+/// `POST /logout` from a page's logout button: ends the session and goes
+/// to the start page.
+fn logout_form(req: &Request, env: &Env) -> Result<Response> {
+    let pairs = form::body(req);
+    let issuer = env.vars.get("issuer");
+    if !form::is_form(req) || !csrf::verify(req, &pairs, issuer.as_deref()) {
+        return Ok(html::redirect(StatusCode::SEE_OTHER, "/"));
+    }
+    if let Some(id) = cookie::session_id(req) {
+        session::end(env.kv, &Secret::new(id))?;
+    }
+    crate::log_event("logout", "ok");
+    Ok(with_cookie(
+        html::redirect(StatusCode::SEE_OTHER, "/"),
+        cookie::clear(req),
+    ))
 }

@@ -14,7 +14,9 @@ use http::{header, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 use url::Url;
 
+use crate::csrf::{self, Csrf};
 use crate::html::{self, escape};
+use crate::i18n::Lang;
 use crate::{cookie, form, problem, reply, Env, Request, Response};
 
 /// Handles the oidc component's routes.
@@ -141,13 +143,19 @@ fn error_redirect(uri: &str, err: &OAuthError, state: Option<&str>, iss: &str) -
     html::redirect(StatusCode::FOUND, &with_params(uri, &params))
 }
 
-fn error_page(message: &str) -> Response {
+fn error_page(lang: Lang, message: &str) -> Response {
     html::page(
+        lang,
         StatusCode::BAD_REQUEST,
-        "Sign-in request refused",
+        lang.t("Sign-in request refused", "Anmeldeanfrage abgelehnt"),
         &format!(
-            "<p class=\"error\">{}</p><p>The service that sent you here is not set up correctly. \
-Go back and tell its operator.</p>",
+            "{}<p class=\"hint\">{}: {}</p>",
+            html::alert(lang.t(
+                "The service that sent you here is not set up correctly. Go back and tell its operator.",
+                "Der Dienst, der dich hierher geschickt hat, ist nicht richtig eingerichtet. \
+Geh zurück und sag es seinen Betreibern."
+            )),
+            lang.t("Details", "Einzelheiten"),
             escape(message)
         ),
     )
@@ -157,12 +165,14 @@ Go back and tell its operator.</p>",
 fn auth_params(pairs: &[(String, String)]) -> Vec<(String, String)> {
     pairs
         .iter()
-        .filter(|(k, _)| k != "consent" && k != "csrf")
+        .filter(|(k, _)| k != "consent" && k != csrf::FIELD)
         .cloned()
         .collect()
 }
 
 fn authorize_endpoint(req: &Request, env: &Env) -> Result<Response> {
+    let lang = Lang::of(req);
+    let error_page = |m: &str| error_page(lang, m);
     let settings = Settings::from_vars(env.vars)?;
     let pairs = if req.method() == Method::POST {
         if !form::is_form(req) {
@@ -182,10 +192,8 @@ fn authorize_endpoint(req: &Request, env: &Env) -> Result<Response> {
     // the consent form's answer counts only with a matching token
     let decision = match form::single(&pairs, "consent") {
         Ok(Some(answer)) => {
-            let csrf_ok = match (&session, form::single(&pairs, "csrf")) {
-                (Some((_, id)), Ok(Some(token))) => cookie::csrf_token(id) == token,
-                _ => false,
-            };
+            let issuer = env.vars.get("issuer");
+            let csrf_ok = session.is_some() && csrf::verify(req, &pairs, issuer.as_deref());
             if !csrf_ok || req.method() != Method::POST {
                 return Ok(error_page(
                     "the consent form expired; start again from the service",
@@ -259,26 +267,34 @@ fn authorize_endpoint(req: &Request, env: &Env) -> Result<Response> {
             html::redirect(StatusCode::FOUND, &format!("/login?{}", login.finish()))
         }
         Outcome::Consent { client, scopes } => {
-            let Some((_, id)) = &session else {
+            if session.is_none() {
                 return Err(Error::NotAuthenticated);
-            };
+            }
+            let csrf = Csrf::issue(req);
             let mut fields: String = params.iter().map(|(k, v)| html::hidden(k, v)).collect();
-            fields.push_str(&html::hidden("csrf", &cookie::csrf_token(id)));
+            fields.push_str(&csrf.field());
             let items: String = scopes
                 .iter()
-                .map(|s| format!("<li>{}</li>", escape(scope_text(s))))
+                .map(|s| format!("<li>{}</li>", escape(scope_text(lang, s))))
                 .collect();
-            html::page(
+            let name = escape(client.name.as_deref().unwrap_or(&client.client_id));
+            let asks = match lang {
+                Lang::En => format!("<strong>{name}</strong> asks to sign you in and to see:"),
+                Lang::De => format!("<strong>{name}</strong> möchte dich anmelden und sehen:"),
+            };
+            csrf.attach(html::page(
+                lang,
                 StatusCode::OK,
-                "Share your account?",
+                lang.t("Share your account?", "Konto teilen?"),
                 &format!(
-                    "<p><strong>{}</strong> asks to sign you in and to see:</p><ul>{items}</ul>\
+                    "<p>{asks}</p><ul>{items}</ul>\
 <form method=\"post\" action=\"/oidc/authorize\">{fields}\
-<button name=\"consent\" value=\"approve\">Allow</button> \
-<button name=\"consent\" value=\"deny\">Deny</button></form>",
-                    escape(client.name.as_deref().unwrap_or(&client.client_id))
+<button name=\"consent\" value=\"approve\">{}</button>\
+<button name=\"consent\" value=\"deny\" class=\"secondary\">{}</button></form>",
+                    lang.t("Allow", "Erlauben"),
+                    lang.t("Deny", "Ablehnen"),
                 ),
-            )
+            ))
         }
         Outcome::Denied {
             client,
@@ -296,32 +312,59 @@ fn authorize_endpoint(req: &Request, env: &Env) -> Result<Response> {
             }
             p.push(("iss", iss));
             let back = with_params(&redirect_uri, &p);
-            html::page(
-                StatusCode::FORBIDDEN,
-                "Permission missing",
-                &format!(
-                    "<p>To use <strong>{}</strong> you need the permission <strong>{}</strong>, \
-and you do not hold it (or it has expired).</p>\
+            let name = escape(client.name.as_deref().unwrap_or(&client.client_id));
+            let permission = escape(&permission);
+            let text = match lang {
+                Lang::En => format!(
+                    "<p>To use <strong>{name}</strong> you need the permission \
+<strong>{permission}</strong>, and you do not hold it (or it has expired).</p>\
 <p>You get it with a ticket from the association's shop: buy the item, then redeem its \
-ticket code on the <a href=\"/redeem\">redeem page</a>.</p>\
-<p><a href=\"{}\">Back to the service</a></p>",
-                    escape(client.name.as_deref().unwrap_or(&client.client_id)),
-                    escape(&permission),
-                    escape(&back)
+ticket code on the <a href=\"/redeem\">redeem page</a>.</p>"
+                ),
+                Lang::De => format!(
+                    "<p>Für <strong>{name}</strong> brauchst du die Berechtigung \
+<strong>{permission}</strong>, und du hast sie nicht (oder sie ist abgelaufen).</p>\
+<p>Du bekommst sie mit einem Ticket aus dem Shop des Vereins: kaufe den Artikel und löse \
+dann den Ticket-Code auf der <a href=\"/redeem\">Einlöse-Seite</a> ein.</p>"
+                ),
+            };
+            html::page(
+                lang,
+                StatusCode::FORBIDDEN,
+                lang.t("Permission missing", "Berechtigung fehlt"),
+                &format!(
+                    "{text}<p><a href=\"{}\">{}</a></p>",
+                    escape(&back),
+                    lang.t("Back to the service", "Zurück zum Dienst")
                 ),
             )
         }
     })
 }
 
-fn scope_text(scope: &str) -> &str {
+fn scope_text(lang: Lang, scope: &str) -> &'static str {
     match scope {
-        "openid" => "that it is you (an identifier unique to your account)",
-        "profile" => "your username, and the name in your profile if you share it",
-        "email" => "your e-mail address, if you gave one",
-        "groups" => "your permissions and whether you are a member",
-        "offline_access" => "access while you are away (until you revoke it)",
-        _ => "other data",
+        "openid" => lang.t(
+            "that it is you (an identifier unique to your account)",
+            "dass du es bist (eine Kennung, die nur dein Konto hat)",
+        ),
+        "profile" => lang.t(
+            "your username, and the name in your profile if you share it",
+            "deinen Benutzernamen und den Namen in deinem Profil, wenn du ihn teilst",
+        ),
+        "email" => lang.t(
+            "your e-mail address, if you gave one",
+            "deine E-Mail-Adresse, wenn du eine angegeben hast",
+        ),
+        "groups" => lang.t(
+            "your permissions and whether you are a member",
+            "deine Berechtigungen und ob du Mitglied bist",
+        ),
+        "offline_access" => lang.t(
+            "access while you are away (until you revoke it)",
+            "Zugriff, während du weg bist (bis du ihn widerrufst)",
+        ),
+        _ => lang.t("other data", "weitere Daten"),
     }
 }
 

@@ -16,7 +16,9 @@ use base64::Engine;
 use http::{header, HeaderValue, Method, StatusCode};
 use serde_json::json;
 
+use crate::csrf::{self, Csrf};
 use crate::html::{self, escape};
+use crate::i18n::Lang;
 use crate::{cookie, form, problem, reply, Env, Request, Response};
 
 /// Handles the token component's routes.
@@ -208,11 +210,19 @@ fn revoke(req: &Request, env: &Env) -> Result<Response> {
     }
 }
 
-fn logged_out_page() -> Response {
+fn logged_out_page(lang: Lang) -> Response {
     html::page(
+        lang,
         StatusCode::OK,
-        "Logged out",
-        "<p>You are logged out of ausweis.</p>",
+        lang.t("Logged out", "Abgemeldet"),
+        &format!(
+            "{}<p><a href=\"/login\">{}</a></p>",
+            html::notice(lang.t(
+                "You are logged out of ausweis.",
+                "Du bist von ausweis abgemeldet."
+            )),
+            lang.t("Log in again", "Wieder anmelden")
+        ),
     )
 }
 
@@ -255,22 +265,30 @@ fn logout(req: &Request, env: &Env) -> Result<Response> {
     } else {
         form::query(req)
     };
+    let lang = Lang::of(req);
     let page_error = |m: &str| {
         html::page(
+            lang,
             StatusCode::BAD_REQUEST,
-            "Logout refused",
-            &format!("<p class=\"error\">{}</p>", escape(m)),
+            lang.t("Logout refused", "Abmeldung abgelehnt"),
+            &format!(
+                "{}<p class=\"hint\">{}</p>",
+                html::alert(lang.t(
+                    "The service that sent you here asked for a logout that is not set up correctly.",
+                    "Der Dienst, der dich hierher geschickt hat, hat eine fehlerhafte Abmeldung angefragt."
+                )),
+                escape(m)
+            ),
         )
     };
     let get = |n: &str| form::single(&pairs, n);
-    let (hint, post_logout, state, client_id, confirm) = match (
+    let (hint, post_logout, state, client_id) = match (
         get("id_token_hint"),
         get("post_logout_redirect_uri"),
         get("state"),
         get("client_id"),
-        get("csrf"),
     ) {
-        (Ok(a), Ok(b), Ok(c), Ok(d), Ok(e)) => (a, b, c, d, e),
+        (Ok(a), Ok(b), Ok(c), Ok(d)) => (a, b, c, d),
         _ => return Ok(page_error("a parameter is repeated")),
     };
 
@@ -323,27 +341,32 @@ fn logout(req: &Request, env: &Env) -> Result<Response> {
     };
     let hint_matches = hinted_sid.is_some() && hinted_sid == current_sid;
     if !hint_matches && current_sid.is_some() {
-        let expected = session_id.as_deref().map(cookie::csrf_token);
-        let confirmed =
-            req.method() == Method::POST && confirm.is_some() && confirm == expected.as_deref();
+        let issuer = env.vars.get("issuer");
+        let confirmed = req.method() == Method::POST
+            && form::is_form(req)
+            && csrf::verify(req, &pairs, issuer.as_deref());
         if !confirmed {
-            let Some(token) = expected else {
-                return Ok(logged_out_page());
-            };
+            let csrf = Csrf::issue(req);
             let fields: String = pairs
                 .iter()
-                .filter(|(k, _)| k != "csrf")
+                .filter(|(k, _)| k != csrf::FIELD)
                 .map(|(k, v)| html::hidden(k, v))
                 .collect();
-            return Ok(html::page(
+            return Ok(csrf.attach(html::page(
+                lang,
                 StatusCode::OK,
-                "Log out?",
+                lang.t("Log out?", "Abmelden?"),
                 &format!(
-                    "<form method=\"post\" action=\"/oidc/logout\">{fields}{}\
-<button>Log out of ausweis</button></form>",
-                    html::hidden("csrf", &token)
+                    "<p>{}</p><form method=\"post\" action=\"/oidc/logout\">{fields}{}\
+<button>{}</button></form>",
+                    lang.t(
+                        "A service asks to log you out of ausweis.",
+                        "Ein Dienst möchte dich von ausweis abmelden."
+                    ),
+                    csrf.field(),
+                    lang.t("Log out of ausweis", "Von ausweis abmelden")
                 ),
-            ));
+            )));
         }
     }
     if let Some(id) = session_id {
@@ -364,7 +387,7 @@ fn logout(req: &Request, env: &Env) -> Result<Response> {
             };
             html::redirect(StatusCode::FOUND, &target)
         }
-        None => logged_out_page(),
+        None => logged_out_page(lang),
     };
     if let Ok(v) = HeaderValue::from_str(&cookie::clear(req)) {
         resp.headers_mut().append(header::SET_COOKIE, v);

@@ -198,6 +198,7 @@ fn link_page(req: &Request, error: Option<&str>, status: StatusCode) -> Response
         .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
         .unwrap_or_default();
     html::page(
+        crate::i18n::Lang::of(req),
         status,
         "Choose a new password",
         &format!(
@@ -237,6 +238,7 @@ fn link_form(req: &Request, env: &Env) -> Result<Response> {
         Ok(_) => {
             crate::log_event("recovery_link", "ok");
             Ok(html::page(
+                crate::i18n::Lang::of(req),
                 StatusCode::OK,
                 "Password changed",
                 "<p>Your new password is set, and every session of your account has ended.</p>\
@@ -249,6 +251,7 @@ fn link_form(req: &Request, env: &Env) -> Result<Response> {
         Err(Error::RecoveryFailed) => {
             crate::log_event("recovery_link", "refused");
             Ok(html::page(
+                crate::i18n::Lang::of(req),
                 StatusCode::FORBIDDEN,
                 "Link expired",
                 "<p class=\"error\">This link is unknown, expired or used already. \
