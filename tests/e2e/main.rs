@@ -11,6 +11,7 @@
 )]
 
 mod account;
+mod browser;
 mod common;
 mod invalid_input;
 mod login;
