@@ -60,7 +60,7 @@ pub fn page(lang: Lang, status: StatusCode, title: &str, body: &str) -> Response
     let title = escape(title);
     let html = format!(
         "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><link rel=\"icon\" href=\"data:,\">\
 <title>{title} · ausweis</title><style>{STYLE}</style></head><body>\
 <header><a href=\"/\">ausweis</a></header><main><h1>{title}</h1>{body}</main></body></html>",
         lang.tag()
