@@ -7,7 +7,7 @@
 //! store writes of a refresh). Prints a table and writes the figures as JSON.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ausweis::kv::MemoryKv;
@@ -92,6 +92,51 @@ impl Bench {
             bail!("admin {path}: {}", r.status());
         }
         Ok(r.json().await?)
+    }
+
+    /// Logs `user` in and calls profile, account (export, password change
+    /// and back) and redeem once each.
+    async fn member_round(&self, user: &str) -> Result<()> {
+        let member = reqwest::Client::builder().cookie_store(true).build()?;
+        let url = |p: &str| format!("{}{p}", self.base);
+        let expect = |what: &str, got: reqwest::StatusCode, want: &[u16]| -> Result<()> {
+            if !want.contains(&got.as_u16()) {
+                bail!("{what}: {got}");
+            }
+            Ok(())
+        };
+        let r = member
+            .post(url("/api/login"))
+            .json(&json!({"username": user, "password": PASSWORD}))
+            .send()
+            .await?;
+        expect("login", r.status(), &[200])?;
+        let r = member.get(url("/api/profile")).send().await?;
+        expect("profile", r.status(), &[200])?;
+        let r = member
+            .put(url("/api/profile/fields/name"))
+            .json(&json!({"value": "Bench", "visibility": "public"}))
+            .send()
+            .await?;
+        expect("profile field", r.status(), &[200, 201])?;
+        let r = member.get(url("/api/account/export")).send().await?;
+        expect("export", r.status(), &[200])?;
+        let other = "another horse battery staple";
+        for (from, to) in [(PASSWORD, other), (other, PASSWORD)] {
+            let r = member
+                .post(url("/api/account/password"))
+                .json(&json!({"current_password": from, "new_password": to}))
+                .send()
+                .await?;
+            expect("password change", r.status(), &[200])?;
+        }
+        let r = member
+            .post(url("/api/redeem/apply"))
+            .json(&json!({}))
+            .send()
+            .await?;
+        expect("redeem apply", r.status(), &[404])?;
+        Ok(())
     }
 
     /// A code through the real flow: authorize, login page, back.
@@ -282,6 +327,17 @@ async fn main() -> Result<()> {
     opts.variables = HashMap::from([
         ("issuer".to_string(), base.clone()),
         ("admin_secret".to_string(), ADMIN.to_string()),
+        // redemption on, so that redeem answers (its Pretix is a closed
+        // local port it never reaches: the bench has no ticket to check),
+        // and registration without a ticket
+        ("pretix_url".to_string(), "http://127.0.0.1:9".to_string()),
+        ("pretix_organizer".to_string(), "bench".to_string()),
+        ("pretix_token".to_string(), "bench-no-pretix".to_string()),
+        ("pretix_checkin_list".to_string(), "1".to_string()),
+        (
+            "registration_requires_ticket".to_string(),
+            "false".to_string(),
+        ),
     ]);
     let app = RunningApp::start(opts, format!("127.0.0.1:{port}").parse()?).await?;
     let b = Bench {
@@ -312,7 +368,9 @@ async fn main() -> Result<()> {
     )?;
     figures.insert("pgp_keygen_native_ms".into(), json!(keygen));
 
-    // registration (hash + key pair, in wasm)
+    // registration (hash + key pair, in wasm), then with a public key the
+    // member made (hash and key check only): the difference is what the
+    // key pair costs in wasm
     let mut reg = Vec::new();
     for i in 0..6 {
         let name = if i == 0 {
@@ -333,7 +391,29 @@ async fn main() -> Result<()> {
         }
     }
     reg.sort_by(f64::total_cmp);
-    figures.insert("register_p50_ms".into(), json!(percentile(&reg, 0.5)));
+    let reg_p50 = percentile(&reg, 0.5);
+    figures.insert("register_p50_ms".into(), json!(reg_p50));
+    let mut own = Vec::new();
+    for i in 0..6 {
+        let name = format!("benchkey{i}");
+        let pair = ausweis::openpgp::generate(&format!("{name}@example.org"), &pw)
+            .map_err(|e| anyhow!("{e}"))?;
+        let start = Instant::now();
+        let (status, _) = b
+            .post_json(
+                "/api/register",
+                json!({"username": name, "password": PASSWORD, "public_key": pair.public.armored}),
+            )
+            .await?;
+        own.push(start.elapsed().as_secs_f64() * 1000.0);
+        if status != 201 {
+            bail!("register with a public key: {status}");
+        }
+    }
+    own.sort_by(f64::total_cmp);
+    let own_p50 = percentile(&own, 0.5);
+    figures.insert("register_own_key_p50_ms".into(), json!(own_p50));
+    figures.insert("pgp_keygen_ms".into(), json!(reg_p50 - own_p50));
 
     // login
     let mut logins = Vec::new();
@@ -427,6 +507,44 @@ async fn main() -> Result<()> {
         json!(n as f64 / start.elapsed().as_secs_f64()),
     );
 
+    // profile, account and redeem once each, so that every component has
+    // a memory peak; redeem answers 404 no_redemption (no Pretix here)
+    if let Err(e) = b.member_round("bench5").await {
+        eprintln!("{}", app.guest_output());
+        return Err(e);
+    }
+
+    // an empty request to oidc (POST to the JWKS route: 405 before any
+    // store is opened), to tell instantiation from the JWKS handler's work
+    let (start, cpu0) = (Instant::now(), cpu_seconds());
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < secs && n < 1_000_000 {
+        let r = b.http.post(format!("{}/oidc/jwks", b.base)).send().await?;
+        if r.status() != reqwest::StatusCode::METHOD_NOT_ALLOWED {
+            bail!("empty oidc request: {}", r.status());
+        }
+        r.bytes().await?;
+        n += 1;
+    }
+    let empty_cpu = cpu_seconds() - cpu0;
+    figures.insert(
+        "oidc_empty_per_s_per_core".into(),
+        json!(n as f64 / empty_cpu.max(0.01)),
+    );
+
+    // the most linear memory one instance of each component reached
+    let mut memory = BTreeMap::new();
+    let mut instances = BTreeMap::new();
+    for (id, usage) in app.peak_usage() {
+        memory.insert(
+            id.clone(),
+            json!(usage.memory_bytes as f64 / (1024.0 * 1024.0)),
+        );
+        instances.insert(id, json!(usage.instances));
+    }
+    figures.insert("peak_memory_mib".into(), json!(memory));
+    figures.insert("instances".into(), json!(instances));
+
     // component sizes
     let manifest = Manifest::load(&root.join("spin.toml"))?;
     let mut sizes = BTreeMap::new();
@@ -445,7 +563,6 @@ async fn main() -> Result<()> {
             .unwrap_or(1)),
     );
     app.shutdown().await;
-    let _ = Duration::from_secs(0);
 
     println!("{:<28} {:>14}", "figure", "value");
     for (k, v) in &figures {
