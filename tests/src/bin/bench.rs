@@ -532,6 +532,28 @@ async fn main() -> Result<()> {
         json!(n as f64 / empty_cpu.max(0.01)),
     );
 
+    // the host alone (its health route: no component), for the share of
+    // the HTTP client and server in the figures above
+    let (start, cpu0) = (Instant::now(), cpu_seconds());
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < secs && n < 1_000_000 {
+        let r = b
+            .http
+            .get(format!("{}/.well-known/spin/health", b.base))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("health: {}", r.status());
+        }
+        r.bytes().await?;
+        n += 1;
+    }
+    let host_cpu = cpu_seconds() - cpu0;
+    figures.insert(
+        "host_only_per_s_per_core".into(),
+        json!(n as f64 / host_cpu.max(0.01)),
+    );
+
     // the most linear memory one instance of each component reached
     let mut memory = BTreeMap::new();
     let mut instances = BTreeMap::new();
