@@ -13,6 +13,7 @@
 mod account;
 mod common;
 mod invalid_input;
+mod load;
 mod login;
 mod member;
 mod oidc;
