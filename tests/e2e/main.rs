@@ -15,6 +15,7 @@ mod browser;
 mod common;
 mod flow_pages;
 mod invalid_input;
+mod load;
 mod login;
 mod member;
 mod oidc;
