@@ -136,6 +136,13 @@ pub fn assert_sound(page: &Page) {
     let id = regex::Regex::new(r#"\bid="([^"]+)""#).expect("pattern");
     for c in control.captures_iter(text) {
         let attrs = &c[2];
+        for attr in [" name=", " id=", " type=", " value="] {
+            assert!(
+                attrs.matches(attr).count() <= 1,
+                "{attr} twice (a browser keeps the first): {}",
+                &c[0]
+            );
+        }
         if attrs.contains("type=\"hidden\"") {
             continue;
         }

@@ -327,7 +327,7 @@ fn editor_page(
         "{top}<p>{explain} <a href=\"{shared}\">{shared_text}</a></p>\
 <h2>{fields_heading}</h2>{fields}\
 <h2>{add_heading}</h2><form method=\"post\" action=\"/profile/fields\">{csrf}{name}\
-<p class=\"hint\" id=\"new-name-hint\">{name_hint}</p>\
+<p class=\"hint\" id=\"name-hint\">{name_hint}</p>\
 <label for=\"new-type\">{type_label}</label><select id=\"new-type\" name=\"type\">{kinds}</select>\
 {value}{visibility}<button>{add}</button></form>\
 <p><a href=\"/\">{back}</a></p>",
@@ -344,11 +344,11 @@ fn editor_page(
         add_heading = lang.t("Add a field", "Feld hinzufügen"),
         csrf = csrf.field(),
         name = html::input(
-            "new-name",
+            "name",
             lang.t("Name of the field", "Name des Feldes"),
             &format!(
-                "name=\"name\" required maxlength=\"{}\" autocapitalize=\"none\" spellcheck=\"false\" \
-aria-describedby=\"new-name-hint\" value=\"{}\"",
+                "required maxlength=\"{}\" autocapitalize=\"none\" spellcheck=\"false\" \
+aria-describedby=\"name-hint\" value=\"{}\"",
                 profile::MAX_NAME_LEN,
                 escape(&new.name)
             )
