@@ -136,6 +136,9 @@ async fn register_page_takes_an_own_public_key() {
     assert!(page.text.contains("return_to=%2F&amp;login_hint=bob"));
 }
 
+/// Form fields, the status and a part of the message they get.
+type Case<'a> = (&'a [(&'a str, &'a str)], StatusCode, &'a str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn register_page_explains_each_refusal_and_keeps_what_was_typed() {
     let mut t = common::start_with(quick(), None).await;
@@ -144,7 +147,7 @@ async fn register_page_explains_each_refusal_and_keeps_what_was_typed() {
     assert_eq!(t.register("carol").await.status, StatusCode::CREATED);
     let b = pages::browser("en");
 
-    let cases: [(&[(&str, &str)], StatusCode, &str); 6] = [
+    let cases: [Case; 6] = [
         (
             &[
                 ("username", "CAROL"),

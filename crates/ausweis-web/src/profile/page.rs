@@ -463,19 +463,19 @@ fn refusal(lang: Lang, e: &Error, kind: Option<Kind>) -> Option<(String, StatusC
     Some((html::alert(&text), StatusCode::BAD_REQUEST))
 }
 
+/// A genuine post of a logged-in member: who, and the form's fields.
+type Posted = (Member, Vec<(String, String)>);
+
 /// The checks every post of the editor starts with: the form's token, then
 /// the login. `Err` is the answer to give instead.
-fn posted(
-    req: &Request,
-    env: &Env,
-) -> std::result::Result<(Member, Vec<(String, String)>), Response> {
+fn posted(req: &Request, env: &Env) -> std::result::Result<Posted, Box<Response>> {
     let lang = Lang::of(req);
     let pairs = form::body(req);
     let issuer = env.vars.get("issuer");
     let genuine = form::is_form(req) && csrf::verify(req, &pairs, issuer.as_deref());
     let me = match member(req, env) {
         Ok(m) => m,
-        Err(e) => return Err(html::failure(lang, &e)),
+        Err(e) => return Err(Box::new(html::failure(lang, &e))),
     };
     let expired = html::alert(lang.t(
         "The form had expired. Please try again.",
@@ -483,15 +483,15 @@ fn posted(
     ));
     match (genuine, me) {
         (true, Some(m)) => Ok((m, pairs)),
-        (true, None) => Err(to_login()),
-        (false, Some(_)) => Err(editor_page(
+        (true, None) => Err(Box::new(to_login())),
+        (false, Some(_)) => Err(Box::new(editor_page(
             req,
             env,
             &expired,
             &NewField::default(),
             StatusCode::FORBIDDEN,
-        )),
-        (false, None) => Err(html::page(
+        ))),
+        (false, None) => Err(Box::new(html::page(
             lang,
             StatusCode::FORBIDDEN,
             lang.t("Your profile", "Dein Profil"),
@@ -499,7 +499,7 @@ fn posted(
                 "{expired}<p><a href=\"/login?return_to=%2Fprofile\">{}</a></p>",
                 lang.t("Log in", "Anmelden")
             ),
-        )),
+        ))),
     }
 }
 
@@ -535,7 +535,7 @@ fn text<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {
 pub fn add(req: &Request, env: &Env) -> Response {
     let (me, pairs) = match posted(req, env) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let lang = Lang::of(req);
     let new = NewField {
@@ -575,7 +575,7 @@ pub fn add(req: &Request, env: &Env) -> Response {
 pub fn change(req: &Request, env: &Env, name: &str) -> Response {
     let (me, pairs) = match posted(req, env) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let lang = Lang::of(req);
     let Ok(visibility) = Visibility::parse(text(&pairs, "visibility")) else {
@@ -600,7 +600,7 @@ pub fn change(req: &Request, env: &Env, name: &str) -> Response {
 pub fn delete(req: &Request, env: &Env, name: &str) -> Response {
     let (me, _) = match posted(req, env) {
         Ok(p) => p,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let r = profile::delete_field(env.kv, &me.account.id, name);
     after(req, env, r, "deleted", &NewField::default(), None)
