@@ -12,6 +12,7 @@
 
 mod account;
 mod common;
+mod flow_pages;
 mod invalid_input;
 mod login;
 mod member;
