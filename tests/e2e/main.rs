@@ -11,6 +11,7 @@
 )]
 
 mod account;
+mod browser;
 mod common;
 mod flow_pages;
 mod invalid_input;
