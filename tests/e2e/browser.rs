@@ -13,6 +13,7 @@
 //! Chromium and chromedriver missing is a failure, never a skip.
 
 mod harness;
+mod member_pages;
 mod relying_party;
 mod signin;
 
