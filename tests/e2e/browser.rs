@@ -508,13 +508,7 @@ impl Browser {
     /// logged an error to the console (see [`ConsoleEntry`] for the two
     /// failed loads that are not the page's fault).
     pub async fn assert_console_clean(&self) {
-        let console = self.console().await;
-        let pages = self.pages.lock().expect("lock").clone();
-        let bad: Vec<String> = console
-            .into_iter()
-            .filter(|e| e.is_error(&pages))
-            .map(|e| format!("  [{}] after {}: {}", e.level, e.page, e.message))
-            .collect();
+        let bad = self.console_errors().await;
         assert!(
             bad.is_empty(),
             "the browser console has errors:\n{}",
@@ -522,10 +516,26 @@ impl Browser {
         );
     }
 
+    /// The console entries [`Browser::assert_console_clean`] fails on.
+    pub async fn console_errors(&self) -> Vec<String> {
+        let console = self.console().await;
+        let pages = self.pages.lock().expect("lock").clone();
+        console
+            .into_iter()
+            .filter(|e| e.is_error(&pages))
+            .map(|e| format!("  [{}] after {}: {}", e.level, e.page, e.message))
+            .collect()
+    }
+
     /// Checks the console ([`Browser::assert_console_clean`]) and closes
     /// Chromium. Every browser test ends with this.
-    pub async fn finish(mut self) {
+    pub async fn finish(self) {
         self.assert_console_clean().await;
+        self.close().await;
+    }
+
+    /// Closes Chromium without looking at the console.
+    pub async fn close(mut self) {
         self.closed = true;
         let client = self.client.clone();
         client.close().await.expect("closing the browser session");
