@@ -11,6 +11,7 @@
 )]
 
 mod account;
+mod attack_pages;
 mod browser;
 mod common;
 mod flow_pages;
