@@ -300,3 +300,86 @@ async fn consent_and_error_pages_speak_german_and_keep_the_policy() {
     .await;
     assert!(html.contains("Sign-in request refused"), "{html}");
 }
+
+/// The session id a login through the JSON API sets, read off the cookie.
+async fn session_of(t: &TestApp, user: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(t.url("/api/login"))
+        .json(&json!({"username": user, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let value = set
+        .strip_prefix("ausweis_session=")
+        .and_then(|v| v.split(';').next())
+        .unwrap()
+        .to_owned();
+    value
+}
+
+async fn session_status(t: &TestApp, id: &str) -> StatusCode {
+    reqwest::Client::new()
+        .get(t.url("/api/session"))
+        .header("cookie", format!("ausweis_session={id}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// A login form post by a browser whose cookies the test writes itself:
+/// the form's own anti-forgery cookie and the given session cookie.
+async fn login_over(t: &TestApp, session: &str, user: &str) -> StatusCode {
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = plain.get(t.url("/login")).send().await.unwrap();
+    let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let csrf_cookie = set.split(';').next().unwrap().to_owned();
+    let page = r.text().await.unwrap();
+    let token = regex::Regex::new(r#"name="csrf" value="([0-9a-f]{64})""#)
+        .unwrap()
+        .captures(&page)
+        .unwrap()[1]
+        .to_string();
+    plain
+        .post(t.url("/login"))
+        .header(
+            "cookie",
+            format!("{csrf_cookie}; ausweis_session={session}"),
+        )
+        .form(&[
+            ("csrf", token.as_str()),
+            ("username", user),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_as_someone_else_ends_the_session_the_browser_held() {
+    let mut t = common::start().await;
+    member::register(&t, "alice", None).await;
+    member::register(&t, "bob", None).await;
+    let planted = session_of(&t, "bob").await;
+    t.secrets.push(planted.clone());
+    assert_eq!(
+        login_over(&t, &planted, "alice").await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(session_status(&t, &planted).await, StatusCode::UNAUTHORIZED);
+
+    // the same member logging in again keeps the earlier session
+    let earlier = session_of(&t, "alice").await;
+    t.secrets.push(earlier.clone());
+    assert_eq!(
+        login_over(&t, &earlier, "alice").await,
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(session_status(&t, &earlier).await, StatusCode::OK);
+}

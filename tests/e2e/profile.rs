@@ -187,7 +187,7 @@ async fn values_are_checked_against_their_type_and_limits_hold() {
             .unwrap(),
     )
     .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.error_code(), "cross_site_request");
 }
 

@@ -53,9 +53,6 @@ pub fn same_origin(req: &Request, env: &Env) -> Result<()> {
     if cookie::same_origin(req, issuer.as_deref()) {
         Ok(())
     } else {
-        Err(Error::invalid(
-            "cross_site_request",
-            "this request must come from this site's own pages",
-        ))
+        Err(Error::CrossSite)
     }
 }

@@ -35,6 +35,16 @@ pub fn body(req: &Request) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The first name that appears more than once: a page's forms never send
+/// one twice, so such a post is refused whole rather than read in part.
+pub fn repeated(pairs: &[(String, String)]) -> Option<&str> {
+    pairs
+        .iter()
+        .enumerate()
+        .find(|(i, (k, _))| pairs[..*i].iter().any(|(seen, _)| seen == k))
+        .map(|(_, (k, _))| k.as_str())
+}
+
 /// The single value of `name`; `Err` if it is repeated.
 pub fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, String> {
     let mut found = pairs
@@ -46,4 +56,26 @@ pub fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'
         return Err(format!("parameter `{name}` is repeated"));
     }
     Ok(first.filter(|v| !v.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_repeated_name_is_found() {
+        assert_eq!(repeated(&pairs(&[("a", "1"), ("b", "2")])), None);
+        assert_eq!(
+            repeated(&pairs(&[("a", "1"), ("b", "2"), ("a", "3")])),
+            Some("a")
+        );
+        assert_eq!(repeated(&pairs(&[("v", ""), ("v", "")])), Some("v"));
+    }
 }

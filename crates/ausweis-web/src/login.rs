@@ -76,8 +76,9 @@ fn settings(env: &Env) -> Result<Settings> {
 }
 
 /// The answer to a completed login: the session and its cookie.
-fn logged_in(req: &Request, settings: &Settings, done: &LoggedIn) -> Response {
+fn logged_in(req: &Request, env: &Env, settings: &Settings, done: &LoggedIn) -> Response {
     crate::log_event("login", "ok");
+    end_previous(req, env, done);
     let resp = reply::json(
         StatusCode::OK,
         &SessionInfo {
@@ -98,7 +99,7 @@ fn log_in(req: &Request, env: &Env) -> Result<Response> {
     let password = Secret::new(body.required("password", password::MAX_BYTES)?);
     let settings = settings(env)?;
     match login::login(env.kv, &settings, &username, &password, env.now) {
-        Ok(Outcome::Done(done)) => Ok(logged_in(req, &settings, &done)),
+        Ok(Outcome::Done(done)) => Ok(logged_in(req, env, &settings, &done)),
         Ok(Outcome::SecondFactor(p)) => {
             crate::log_event("login", "second_factor");
             Ok(reply::json(
@@ -125,7 +126,7 @@ fn second_step(req: &Request, env: &Env) -> Result<Response> {
     let code = Secret::new(body.required("code", 64)?);
     let settings = settings(env)?;
     match login::complete(env.kv, &settings, &pending, code.expose(), env.now) {
-        Ok(done) => Ok(logged_in(req, &settings, &done)),
+        Ok(done) => Ok(logged_in(req, env, &settings, &done)),
         Err(e) => {
             crate::log_event("login_code", "refused");
             Err(e)
@@ -134,6 +135,7 @@ fn second_step(req: &Request, env: &Env) -> Result<Response> {
 }
 
 fn log_out(req: &Request, env: &Env) -> Result<Response> {
+    crate::auth::same_origin(req, env)?;
     if let Some(id) = cookie::session_id(req) {
         session::end(env.kv, &Secret::new(id))?;
     }
@@ -167,6 +169,7 @@ pub fn safe_return(target: Option<&str>) -> String {
             if PAGES.iter().any(|p| {
                 t == p.trim_end_matches('?') || (p.ends_with('?') && t.starts_with(p))
             }) && !t.contains('\\')
+                && t.is_ascii()
                 && !t.chars().any(char::is_control) =>
         {
             t.to_owned()
@@ -249,20 +252,46 @@ fn code_page(
                     "Code from your authenticator app, or a recovery code",
                     "Code aus deiner Authenticator-App oder ein Wiederherstellungscode"
                 ),
-                "autocomplete=\"one-time-code\" inputmode=\"numeric\" required autofocus"
+                "autocomplete=\"one-time-code\" required autofocus"
             ),
             lang.t("Continue", "Weiter"),
         ),
     ))
 }
 
+/// A login as another member ends the session the browser held, so a
+/// cookie left behind (or planted) stops working. A new login of the same
+/// member leaves the old session to its lifetime: ending it would also end
+/// the sign-ins it made at services (a forced re-login must not do that).
+/// A store failure here does not stop the new login.
+fn end_previous(req: &Request, env: &Env, done: &LoggedIn) {
+    let Some(id) = cookie::session_id(req) else {
+        return;
+    };
+    let id = Secret::new(id);
+    let other = lifetimes(env)
+        .and_then(|life| session::lookup(env.kv, &life, &id, env.now))
+        .map(|found| found.is_some_and(|(s, _)| s.username != done.session.username));
+    match other {
+        Ok(false) => {}
+        Ok(true) => {
+            if session::end(env.kv, &id).is_err() {
+                crate::log_event("login", "previous_session_kept");
+            }
+        }
+        Err(_) => crate::log_event("login", "previous_session_kept"),
+    }
+}
+
 fn signed_in_redirect(
     req: &Request,
+    env: &Env,
     settings: &Settings,
     target: &str,
     done: &LoggedIn,
 ) -> Response {
     crate::log_event("login", "ok");
+    end_previous(req, env, done);
     let resp = html::redirect(StatusCode::SEE_OTHER, target);
     let cookie = cookie::set(req, done.session_id.expose(), settings.sessions.max);
     with_cookie(resp, cookie)
@@ -289,7 +318,7 @@ fn code_form(
     let settings = settings(env)?;
     let token = Secret::new(pending.to_owned());
     match login::complete(env.kv, &settings, &token, code, env.now) {
-        Ok(done) => Ok(signed_in_redirect(req, &settings, &target, &done)),
+        Ok(done) => Ok(signed_in_redirect(req, env, &settings, &target, &done)),
         Err(Error::InvalidCode) => {
             crate::log_event("login_code", "refused");
             Ok(code_page(
@@ -324,7 +353,11 @@ fn code_form(
 
 fn throttled_text(lang: Lang, seconds: u64) -> String {
     match lang {
+        Lang::En if seconds == 1 => "Too many failed attempts. Try again in a second.".into(),
         Lang::En => format!("Too many failed attempts. Try again in {seconds} seconds."),
+        Lang::De if seconds == 1 => {
+            "Zu viele Fehlversuche. Versuche es in einer Sekunde wieder.".into()
+        }
         Lang::De => format!("Zu viele Fehlversuche. Versuche es in {seconds} Sekunden wieder."),
     }
 }
@@ -365,7 +398,7 @@ fn login_form(req: &Request, env: &Env) -> Result<Response> {
     let password = Secret::new(password.to_owned());
     let target = safe_return(form::single(&pairs, "return_to").ok().flatten());
     match login::login(env.kv, &settings, username, &password, env.now) {
-        Ok(Outcome::Done(done)) => Ok(signed_in_redirect(req, &settings, &target, &done)),
+        Ok(Outcome::Done(done)) => Ok(signed_in_redirect(req, env, &settings, &target, &done)),
         Ok(Outcome::SecondFactor(p)) => {
             crate::log_event("login", "second_factor");
             Ok(code_page(

@@ -184,6 +184,11 @@ pub fn from_error(err: &Error) -> Response {
             "two-factor authentication is on: send the code from your authenticator app \
 (or a recovery code) as `code`",
         ),
+        Error::CrossSite => new(
+            StatusCode::FORBIDDEN,
+            "cross_site_request",
+            "this request must come from this site's own pages",
+        ),
         Error::InvalidCode => new(
             StatusCode::UNAUTHORIZED,
             "invalid_code",

@@ -85,6 +85,9 @@ pub enum Error {
     /// was given.
     #[error("second factor required")]
     CodeRequired,
+    /// A state-changing request came from a page of another site.
+    #[error("cross-site request")]
+    CrossSite,
     /// A second-factor code is wrong, was used already, or is out of time.
     #[error("invalid code")]
     InvalidCode,

@@ -482,6 +482,13 @@ fn posted(req: &Request, env: &Env) -> std::result::Result<Posted, Box<Response>
         "Das Formular war abgelaufen. Bitte versuche es noch einmal.",
     ));
     match (genuine, me) {
+        (true, Some(_)) if form::repeated(&pairs).is_some() => Err(Box::new(editor_page(
+            req,
+            env,
+            &repeated_field(lang),
+            &NewField::default(),
+            StatusCode::BAD_REQUEST,
+        ))),
         (true, Some(m)) => Ok((m, pairs)),
         (true, None) => Err(Box::new(to_login())),
         (false, Some(_)) => Err(Box::new(editor_page(
@@ -525,6 +532,13 @@ fn after(
             }
         }
     }
+}
+
+fn repeated_field(lang: Lang) -> String {
+    html::alert(lang.t(
+        "The form sent a field twice; nothing was changed. Please try again.",
+        "Das Formular hat ein Feld doppelt geschickt; nichts wurde geändert. Bitte versuche es noch einmal.",
+    ))
 }
 
 fn text<'a>(pairs: &'a [(String, String)], name: &str) -> &'a str {

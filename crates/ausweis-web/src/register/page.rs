@@ -196,6 +196,16 @@ pub fn submit(req: &Request, env: &Env) -> Response {
             StatusCode::FORBIDDEN,
         );
     }
+    if form::repeated(&pairs).is_some() {
+        return again(
+            html::alert(lang.t(
+                "The form sent a field twice; nothing was saved. Please try again.",
+                "Das Formular hat ein Feld doppelt geschickt; nichts wurde gespeichert. \
+Bitte versuche es noch einmal.",
+            )),
+            StatusCode::BAD_REQUEST,
+        );
+    }
     let password = form::single(&pairs, "password").ok().flatten();
     let (Some(password), false) = (password, v.username.is_empty()) else {
         return again(
