@@ -219,9 +219,23 @@ pub async fn authorization_code(
         .find(|(k, _)| k == "return_to")
         .map(|(_, v)| v.into_owned())
         .ok_or_else(|| anyhow!("no return_to"))?;
+    // the login page gives the form its anti-forgery cookie and field
+    let page = browser
+        .get(format!("{base}{login}"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .ok_or_else(|| anyhow!("no csrf field on the login page"))?
+        .to_owned();
     let r = browser
         .post(format!("{base}/login"))
         .form(&[
+            ("csrf", csrf.as_str()),
             ("username", username),
             ("password", password),
             ("return_to", &return_to),
