@@ -11,6 +11,7 @@
 )]
 
 mod account;
+mod account_pages;
 mod common;
 mod invalid_input;
 mod login;
