@@ -96,6 +96,16 @@ const ROUTES: &[(&str, Handler)] = &[
         ausweis_web::account::handle,
     ),
     ("/account/recover", ausweis_web::account::handle),
+    ("/account", ausweis_web::account::handle),
+    ("/account/password", ausweis_web::account::handle),
+    ("/account/two-factor", ausweis_web::account::handle),
+    ("/account/two-factor/confirm", ausweis_web::account::handle),
+    ("/account/two-factor/off", ausweis_web::account::handle),
+    ("/account/export", ausweis_web::account::handle),
+    ("/account/delete", ausweis_web::account::handle),
+    ("/account/recover/pgp", ausweis_web::account::handle),
+    ("/account/recover/pgp/confirm", ausweis_web::account::handle),
+    ("/account/recover/email", ausweis_web::account::handle),
 ];
 
 fn header_strategy() -> impl Strategy<Value = Vec<(String, String)>> {

@@ -39,9 +39,10 @@ pub(super) fn handle(req: &Request, env: &Env, parts: &[&str]) -> Response {
         (["account", "delete"], &Method::POST) => delete(req, env),
         (["account"] | ["account", "export"], _) => return problem::method_not_allowed("GET"),
         (["account", "delete"], _) => return problem::method_not_allowed("GET, POST"),
-        (["account", "password" | "two-factor"] | ["account", "two-factor", _], _) => {
-            return problem::method_not_allowed("POST")
-        }
+        (
+            ["account", "password" | "two-factor"] | ["account", "two-factor", "confirm" | "off"],
+            _,
+        ) => return problem::method_not_allowed("POST"),
         _ => return problem::not_found(),
     };
     match result {
