@@ -13,6 +13,7 @@
 mod account;
 mod account_pages;
 mod common;
+mod flow_pages;
 mod invalid_input;
 mod login;
 mod member;

@@ -177,7 +177,7 @@ fn parse_expiry(v: &serde_json::Value) -> Result<u64> {
         )
     };
     if let Some(n) = v.as_u64() {
-        return Ok(n);
+        return (n <= LATEST_EXPIRY).then_some(n).ok_or_else(bad);
     }
     let s = v.as_str().ok_or_else(bad)?;
     let (date, time) = match s.split_once('T') {
@@ -245,8 +245,15 @@ fn parse_expiry(v: &serde_json::Value) -> Result<u64> {
         }
     };
     let local = (days_from_civil(*y, *m, *d) * 86_400 + secs_of_day) as i64;
-    u64::try_from(local - offset).map_err(|_| bad())
+    u64::try_from(local - offset)
+        .ok()
+        .filter(|n| *n <= LATEST_EXPIRY)
+        .ok_or_else(bad)
 }
+
+/// The latest expiry accepted, 9999-12-31T23:59:59Z: the last instant an
+/// RFC 3339 date can name, far from where adding days could overflow.
+const LATEST_EXPIRY: u64 = 253_402_300_799;
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
 fn days_from_civil(y: u64, m: u64, d: u64) -> u64 {

@@ -67,13 +67,15 @@ fn client_auth(
 ) -> std::result::Result<ClientAuth, String> {
     let body_id = form::single(pairs, "client_id")?;
     let body_secret = form::single(pairs, "client_secret")?;
+    // the scheme is case-insensitive (RFC 9110 section 11.1); a bare
+    // `Basic` is an attempt without credentials
     let basic = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
+            let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
+            scheme.eq_ignore_ascii_case("basic").then_some(rest)
         });
     if let Some(encoded) = basic {
         if body_secret.is_some() {
@@ -87,8 +89,10 @@ fn client_auth(
         let (id, secret) = decoded
             .split_once(':')
             .ok_or("malformed Basic credentials")?;
+        // one form-encoded value: a raw `&` is part of it, not the start
+        // of another pair
         let decode = |s: &str| -> String {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            url::form_urlencoded::parse(format!("x={}", s.replace('&', "%26")).as_bytes())
                 .next()
                 .map(|(_, v)| v.into_owned())
                 .unwrap_or_default()

@@ -104,7 +104,8 @@ pub fn update(
 /// Extends a permission: its expiry becomes max(now, current expiry) + `seconds`.
 pub fn extend(g: &mut Grants, name: &str, seconds: u64, now: u64) {
     let base = g.permissions.get(name).copied().unwrap_or(0).max(now);
-    g.permissions.insert(name.to_owned(), base + seconds);
+    g.permissions
+        .insert(name.to_owned(), base.saturating_add(seconds));
 }
 
 #[cfg(test)]
