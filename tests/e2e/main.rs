@@ -12,6 +12,7 @@
 
 mod account;
 mod account_pages;
+mod browser;
 mod common;
 mod flow_pages;
 mod invalid_input;

@@ -60,7 +60,7 @@ pub fn page(lang: Lang, status: StatusCode, title: &str, body: &str) -> Response
     let title = escape(title);
     let html = format!(
         "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><link rel=\"icon\" href=\"data:,\">\
 <title>{title} · ausweis</title><style>{STYLE}</style></head><body>\
 <header><a href=\"/\">ausweis</a></header><main><h1>{title}</h1>{body}</main></body></html>",
         lang.tag()
@@ -76,9 +76,12 @@ pub fn page(lang: Lang, status: StatusCode, title: &str, body: &str) -> Response
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // No referrer leaves for another site. Not `no-referrer`: under it a
+    // browser sends `Origin: null` with the page's own form posts, and the
+    // login form's same-origin check refuses them (found in Chromium).
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
