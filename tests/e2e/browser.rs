@@ -14,6 +14,7 @@
 
 mod account;
 mod harness;
+mod member_pages;
 mod relying_party;
 mod signin;
 

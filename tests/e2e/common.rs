@@ -4,8 +4,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use ausweis_tests::manifest::Manifest;
-use ausweis_tests::{AppOptions, KvBackend, Outcome, RunningApp};
+use ausweis_tests::{AppOptions, KvBackend, RunningApp};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -96,7 +95,15 @@ pub const ADMIN_SECRET: &str = "test-admin-secret-0123456789";
 
 /// Starts an app whose `issuer` is its own address (OpenID Connect clients
 /// check that discovery names the issuer they asked), with the admin API on.
-pub async fn start_provider(mut variables: HashMap<String, String>) -> TestApp {
+pub async fn start_provider(variables: HashMap<String, String>) -> TestApp {
+    start_provider_on(variables, None).await
+}
+
+/// [`start_provider`] on a given backend.
+pub async fn start_provider_on(
+    mut variables: HashMap<String, String>,
+    kv: Option<Arc<KvBackend>>,
+) -> TestApp {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -105,7 +112,7 @@ pub async fn start_provider(mut variables: HashMap<String, String>) -> TestApp {
         .entry("issuer".into())
         .or_insert(format!("http://127.0.0.1:{port}"));
     variables.insert("admin_secret".into(), ADMIN_SECRET.into());
-    let mut t = start_on(variables, None, port).await;
+    let mut t = start_on(variables, kv, port).await;
     t.secrets.push(ADMIN_SECRET.into());
     t
 }
@@ -223,108 +230,15 @@ impl Drop for TestApp {
     }
 }
 
-struct Family {
-    store: String,
-    regex: regex::Regex,
-    readers: Vec<String>,
-    writers: Vec<String>,
-}
-
-fn families() -> Vec<Family> {
-    let path = ausweis_tests::repo_root().join("kv-schema/schema.json");
-    let schema: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("schema")).expect("schema json");
-    let names = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    schema["families"]
-        .as_array()
-        .expect("families")
-        .iter()
-        .map(|f| Family {
-            store: f["store"].as_str().unwrap_or_default().into(),
-            regex: regex::Regex::new(f["regex"].as_str().unwrap_or("^$")).expect("regex"),
-            readers: names(&f["readers"]),
-            writers: names(&f["writers"]),
-        })
-        .collect()
-}
-
-/// The checks every test ends with:
+/// The checks every test ends with (see `ausweis_tests::invariants`):
 /// - every key in every store matches a family of `kv-schema` in that store;
 /// - each component opened only the stores it declares in `spin.toml`, and
 ///   touched only keys of families that list it as reader or writer;
 /// - no secret of the test (passwords, the user agent, the client address)
 ///   appears in any store or in the guest output.
 pub fn check_invariants(app: &RunningApp, secrets: &[String]) -> Vec<String> {
-    let mut problems = Vec::new();
-    let families = families();
-    let manifest = Manifest::load(&ausweis_tests::repo_root().join("spin.toml")).expect("manifest");
-
-    for (store, entries) in app.kv().dump() {
-        for (key, value) in entries {
-            if !families
-                .iter()
-                .any(|f| f.store == store && f.regex.is_match(&key))
-            {
-                problems.push(format!("key {store}/{key} matches no kv-schema family"));
-            }
-            let text = String::from_utf8_lossy(&value);
-            for s in secrets {
-                if key.contains(s.as_str()) || text.contains(s.as_str()) {
-                    problems.push(format!("{store}/{key} holds a secret of the test"));
-                }
-            }
-            if text.contains("PRIVATE KEY") {
-                problems.push(format!("{store}/{key} holds a private key"));
-            }
-        }
-    }
-
-    for access in app.access_log() {
-        let declared = manifest
-            .components
-            .get(&access.component)
-            .map(|c| c.key_value_stores.contains(&access.store))
-            .unwrap_or(false);
-        if !declared || access.outcome == Outcome::Denied {
-            problems.push(format!(
-                "component {} used store {} it does not declare",
-                access.component, access.store
-            ));
-        }
-        if let Some(key) = &access.key {
-            let allowed = families.iter().any(|f| {
-                f.store == access.store
-                    && f.regex.is_match(key)
-                    && (f.readers.contains(&access.component)
-                        || f.writers.contains(&access.component))
-            });
-            if !allowed {
-                problems.push(format!(
-                    "component {} touched {}/{key} outside its kv-schema families",
-                    access.component, access.store
-                ));
-            }
-        }
-    }
-
-    let output = app.guest_output();
-    for s in secrets {
-        if output.contains(s.as_str()) {
-            problems.push("guest output holds a secret of the test".into());
-        }
-    }
-    if output.contains("PRIVATE KEY") {
-        problems.push("guest output holds a private key".into());
-    }
-    problems
+    ausweis_tests::invariants::check_app(app, &ausweis_tests::repo_root(), secrets)
+        .expect("kv-schema and spin.toml readable")
 }
 
 /// Reads one HTTP/1.1 request from a test double's socket: the head

@@ -27,7 +27,7 @@ fn now() -> u64 {
 }
 
 /// The real Pretix, started on first use.
-async fn shop() -> &'static Pretix {
+pub(crate) async fn shop() -> &'static Pretix {
     tokio::task::spawn_blocking(|| {
         pretix();
     })
@@ -38,7 +38,7 @@ async fn shop() -> &'static Pretix {
 
 /// An app pointed at `url` (the real Pretix or a fault double), with
 /// `extra` variables; quick Argon2 parameters when `quick_hash`.
-async fn app_at(url: &str, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn app_at(url: &str, extra: &[(&str, &str)]) -> TestApp {
     let p = shop().await;
     let mut vars = p.variables(url);
     for (k, v) in extra {
@@ -49,19 +49,19 @@ async fn app_at(url: &str, extra: &[(&str, &str)]) -> TestApp {
     t
 }
 
-async fn app() -> TestApp {
+pub(crate) async fn app() -> TestApp {
     app_at(&shop().await.url.clone(), &[]).await
 }
 
 /// Quick hashing for tests that make many accounts, and accounts without a
 /// ticket.
-const OPEN: &[(&str, &str)] = &[
+pub(crate) const OPEN: &[(&str, &str)] = &[
     ("registration_requires_ticket", "false"),
     ("argon2_memory_kib", "64"),
     ("argon2_iterations", "1"),
 ];
 
-async fn order(t: &mut TestApp, item: &str, state: OrderState) -> Ticket {
+pub(crate) async fn order(t: &mut TestApp, item: &str, state: OrderState) -> Ticket {
     let ticket = shop().await.order(item, None, state).await;
     t.secrets.extend(ticket.private_strings());
     ticket
@@ -89,7 +89,7 @@ async fn post_as(client: &reqwest::Client, t: &TestApp, path: &str, body: Value)
 }
 
 /// The stored grants of an account, read straight from the store.
-fn grants(t: &TestApp, username: &str) -> Value {
+pub(crate) fn grants(t: &TestApp, username: &str) -> Value {
     let account = t
         .kv()
         .get("accounts", &format!("user:{username}"))
@@ -113,7 +113,7 @@ fn expiry(t: &TestApp, username: &str, permission: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn redemption_keys(t: &TestApp) -> usize {
+pub(crate) fn redemption_keys(t: &TestApp) -> usize {
     t.kv()
         .dump()
         .get("redemptions")
@@ -130,7 +130,7 @@ fn sets_redeem_cookie(r: &Reply) -> bool {
 }
 
 /// No store holds anything from Pretix but granted permissions.
-fn assert_private(t: &TestApp, ticket: &Ticket) {
+pub(crate) fn assert_private(t: &TestApp, ticket: &Ticket) {
     let text = t.store_text();
     for s in ticket.private_strings() {
         assert!(!text.contains(&s), "a store holds {s:?}:\n{text}");

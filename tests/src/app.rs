@@ -1,7 +1,7 @@
 //! A running app: the manifest's components behind an HTTP server on a
 //! local address, the way `spin up` serves them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -27,6 +27,7 @@ use crate::manifest::Manifest;
 use crate::outbound::AllowedHost;
 use crate::output::GuestOutput;
 use crate::router::{RouteMatch, Router};
+use crate::usage::{ComponentPeaks, PeakUsage};
 use crate::variables::{AppVariables, Template};
 
 /// How to start an app.
@@ -84,6 +85,7 @@ pub struct RunningApp {
     kv: Arc<KvBackend>,
     output: GuestOutput,
     outbound_log: Arc<Mutex<Vec<OutboundAttempt>>>,
+    peaks: BTreeMap<String, Arc<ComponentPeaks>>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -136,6 +138,7 @@ impl RunningApp {
             .map(|t| t.component.as_str())
             .collect();
         let mut components = HashMap::new();
+        let mut peaks = BTreeMap::new();
         for id in used {
             let decl = manifest
                 .components
@@ -164,7 +167,9 @@ impl RunningApp {
                 kv: kv.clone(),
                 output: output.clone(),
                 outbound_log: outbound_log.clone(),
+                peaks: Arc::new(ComponentPeaks::default()),
             });
+            peaks.insert(id.to_string(), env.peaks.clone());
             let path = manifest.source_path(decl);
             let pre = tokio::task::spawn_blocking(move || host_engine()?.proxy_pre(&path))
                 .await
@@ -195,6 +200,7 @@ impl RunningApp {
             kv,
             output,
             outbound_log,
+            peaks,
             stop: Some(stop),
             server: Some(server),
         })
@@ -238,6 +244,15 @@ impl RunningApp {
             .lock()
             .map(|log| log.clone())
             .unwrap_or_default()
+    }
+
+    /// Per component: the most linear memory and table elements any one of
+    /// its instances reached, and how many instances it ran.
+    pub fn peak_usage(&self) -> BTreeMap<String, PeakUsage> {
+        self.peaks
+            .iter()
+            .map(|(id, peaks)| (id.clone(), peaks.snapshot()))
+            .collect()
     }
 
     /// Stops accepting connections, closes open ones and waits for that.
@@ -400,6 +415,7 @@ async fn call(
     let engine = host_engine()?;
     let mut store = Store::new(&engine.engine, InstanceState::new(component.env.clone()));
     store.set_epoch_deadline(EPOCH_DEADLINE);
+    store.limiter(|state| state.limiter());
     let proxy = component.pre.instantiate_async(&mut store).await?;
 
     let (response_tx, response_rx) = oneshot::channel();

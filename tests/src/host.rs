@@ -14,6 +14,7 @@ use wasmtime_wasi_http::{
 use crate::kv::{CasMode, KvBackend, KvError};
 use crate::outbound::{self, AllowedHost};
 use crate::output::GuestOutput;
+use crate::usage::{ComponentPeaks, InstanceLimiter};
 use crate::variables::{self, AppVariables, Template, VariableError};
 
 /// Bindings generated from `tests/wit`.
@@ -68,6 +69,7 @@ pub(crate) struct ComponentEnv {
     pub(crate) kv: Arc<KvBackend>,
     pub(crate) output: GuestOutput,
     pub(crate) outbound_log: Arc<Mutex<Vec<OutboundAttempt>>>,
+    pub(crate) peaks: Arc<ComponentPeaks>,
 }
 
 /// The store data of one instance (one request).
@@ -77,6 +79,7 @@ pub struct InstanceState {
     http: WasiHttpCtx,
     table: ResourceTable,
     hooks: OutboundHooks,
+    limiter: InstanceLimiter,
 }
 
 impl InstanceState {
@@ -89,8 +92,16 @@ impl InstanceState {
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             hooks: OutboundHooks { env: env.clone() },
+            limiter: InstanceLimiter::new(env.peaks.clone()),
             env,
         }
+    }
+}
+
+impl InstanceState {
+    /// The limiter that records this instance's memory and tables.
+    pub(crate) fn limiter(&mut self) -> &mut dyn wasmtime::ResourceLimiter {
+        &mut self.limiter
     }
 }
 

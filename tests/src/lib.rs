@@ -22,17 +22,21 @@ mod app;
 mod build;
 mod engine;
 mod host;
+pub mod invariants;
 pub mod kv;
+pub mod load;
 pub mod manifest;
 pub mod outbound;
 mod output;
 pub mod router;
+mod usage;
 pub mod variables;
 
 pub use app::{AppOptions, OutputMode, RunningApp};
 pub use build::build_components;
 pub use host::OutboundAttempt;
 pub use kv::{CasMode, FaultFn, KvAccess, KvBackend, Op, OpKind, Outcome};
+pub use usage::PeakUsage;
 
 /// The repository root (the directory holding `spin.toml`), for tests.
 pub fn repo_root() -> std::path::PathBuf {

@@ -135,9 +135,113 @@ pub fn redirect(status: StatusCode, location: &str) -> Response {
     resp
 }
 
+/// How the API answers an error ([`crate::problem::from_error`], which
+/// also logs unexpected ones): its status, incident id and `Retry-After`,
+/// for a page about the same error.
+pub struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    id: Option<String>,
+    retry_after: Option<HeaderValue>,
+}
+
+impl Answer {
+    /// The API's answer to `err`.
+    pub fn to(err: &ausweis::Error) -> Answer {
+        let api = crate::problem::from_error(err);
+        let id = serde_json::from_slice::<serde_json::Value>(api.body())
+            .ok()
+            .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned));
+        Answer {
+            status: api.status(),
+            id,
+            retry_after: api.headers().get(header::RETRY_AFTER).cloned(),
+        }
+    }
+
+    /// A page with this answer's status and `Retry-After`; the incident id,
+    /// if any, is added to `body`.
+    pub fn page(&self, lang: Lang, title: &str, body: &str) -> Response {
+        let id = self
+            .id
+            .as_deref()
+            .map(|id| {
+                format!(
+                    "<p class=\"hint\">{} <code>{}</code></p>",
+                    lang.t(
+                        "If it happens again, tell the operator this number:",
+                        "Wenn es wieder passiert, nenne den Betreibern diese Nummer:"
+                    ),
+                    escape(id)
+                )
+            })
+            .unwrap_or_default();
+        let mut resp = page(lang, self.status, title, &format!("{body}{id}"));
+        if let Some(v) = &self.retry_after {
+            resp.headers_mut().insert(header::RETRY_AFTER, v.clone());
+        }
+        resp
+    }
+}
+
+/// The page for a failure a page does not explain itself (a store that is
+/// down, a misconfiguration), with the API's status for it.
+pub fn failure(lang: Lang, err: &ausweis::Error) -> Response {
+    let answer = Answer::to(err);
+    let text = if answer.status == StatusCode::SERVICE_UNAVAILABLE {
+        lang.t(
+            "This is not available for a moment. Nothing was changed; please try again in a minute.",
+            "Das geht gerade nicht. Es wurde nichts geändert; bitte versuche es in einer Minute noch einmal.",
+        )
+    } else if answer.status.is_server_error() {
+        lang.t(
+            "Something went wrong on our side. Please try again later.",
+            "Bei uns ist etwas schiefgegangen. Bitte versuche es später noch einmal.",
+        )
+    } else {
+        lang.t(
+            "This request could not be handled. Go back and try again.",
+            "Diese Anfrage ließ sich nicht bearbeiten. Geh zurück und versuche es noch einmal.",
+        )
+    };
+    answer.page(
+        lang,
+        lang.t("That did not work", "Das hat nicht geklappt"),
+        &format!(
+            "{}<p><a href=\"/\">{}</a></p>",
+            alert(text),
+            lang.t("To the start page", "Zur Startseite")
+        ),
+    )
+}
+
+/// A Unix time as a day, `2027-01-31` (UTC).
+pub fn day(unix: u64) -> String {
+    ausweis::date::rfc3339(unix).chars().take(10).collect()
+}
+
+/// A Unix time to the minute, `2027-01-31 13:05 UTC`.
+pub fn minute(unix: u64) -> String {
+    let t: String = ausweis::date::rfc3339(unix).chars().take(16).collect();
+    format!("{} UTC", t.replacen('T', " ", 1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_failure_is_a_page_that_asks_to_try_again() {
+        let err = ausweis::Error::Store(ausweis::kv::StoreError {
+            store: "accounts",
+            kind: "get",
+        });
+        let resp = failure(Lang::De, &err);
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let text = String::from_utf8_lossy(resp.body());
+        assert!(text.contains("in einer Minute") && text.contains("<code>"));
+        assert!(!text.contains("accounts"), "the cause stays in the log");
+    }
 
     #[test]
     fn markup_is_escaped() {

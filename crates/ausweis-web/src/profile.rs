@@ -1,5 +1,8 @@
 //! The `profile` component: `GET /api/profile`, `PUT` and `DELETE
-//! /api/profile/fields/{name}`, `GET /api/users/{username}/profile`.
+//! /api/profile/fields/{name}`, `GET /api/users/{username}/profile`, and
+//! the pages `/` (the start page) and `/profile` (the editor, see [`page`]).
+
+mod page;
 
 use ausweis::export::{fields_listing, permissions_listing};
 use ausweis::profile::{self, Field, Kind, Viewer, Visibility};
@@ -22,6 +25,16 @@ pub fn handle(req: Request, env: &Env) -> Response {
         (["api", "profile", "fields", _], _) => return problem::method_not_allowed("PUT, DELETE"),
         (["api", "users", user, "profile"], &Method::GET) => shared(&req, env, user),
         (["api", "users", _, "profile"], _) => return problem::method_not_allowed("GET"),
+        ([""], &Method::GET) => return page::start(&req, env),
+        ([""], _) => return problem::method_not_allowed("GET"),
+        (["profile"], &Method::GET) => return page::editor(&req, env),
+        (["profile"], _) => return problem::method_not_allowed("GET"),
+        (["profile", "fields"], &Method::POST) => return page::add(&req, env),
+        (["profile", "fields", name], &Method::POST) => return page::change(&req, env, name),
+        (["profile", "fields", name, "delete"], &Method::POST) => {
+            return page::delete(&req, env, name)
+        }
+        (["profile", "fields", ..], _) => return problem::method_not_allowed("POST"),
         _ => return problem::not_found(),
     };
     result.unwrap_or_else(|e| problem::from_error(&e))

@@ -6,6 +6,10 @@
 //!   also applies it at once; otherwise it answers what the ticket grants
 //!   and waits for a login or a registration.
 //! - `POST /api/redeem/apply {}`: logged in, applies the waiting link.
+//! - The redeem page, `/redeem` and `POST /redeem/apply`, does the same
+//!   through the same steps (see [`page`]).
+
+mod page;
 
 use ausweis::config;
 use ausweis::entitlements::{Entitlement, EntitlementMap};
@@ -44,6 +48,11 @@ pub fn handle(req: Request, env: &Env) -> Response {
         ("/api/redeem", &Method::POST) => redeem_route(&req, env),
         ("/api/redeem/apply", &Method::POST) => apply_route(&req, env),
         ("/api/redeem" | "/api/redeem/apply", _) => problem::method_not_allowed("POST"),
+        ("/redeem", &Method::GET) => page::show(&req, env),
+        ("/redeem", &Method::POST) => page::redeem(&req, env),
+        ("/redeem", _) => problem::method_not_allowed("GET, POST"),
+        ("/redeem/apply", &Method::POST) => page::apply(&req, env),
+        ("/redeem/apply", _) => problem::method_not_allowed("POST"),
         _ => problem::not_found(),
     }
 }
@@ -65,6 +74,21 @@ fn logged_in(req: &Request, env: &Env) -> Result<Option<Session>> {
     Ok(session::lookup(env.kv, &life, &Secret::new(id), env.now)?.map(|(s, _)| s))
 }
 
+/// This browser's redemption cookie, if it has the shape we make.
+fn sent_cookie(req: &Request) -> Option<Secret> {
+    cookie::redemption_id(req)
+        .filter(|c| redeem::well_formed_cookie(c))
+        .map(Secret::new)
+}
+
+/// Whether a checked ticket waits in this browser.
+fn waiting(req: &Request, env: &Env) -> Result<bool> {
+    match sent_cookie(req) {
+        Some(c) => redeem::has_live_link(env.kv, &c, env.now),
+        None => Ok(false),
+    }
+}
+
 fn with_cookie(mut resp: Response, value: String) -> Response {
     if let Ok(v) = HeaderValue::from_str(&value) {
         resp.headers_mut().append(header::SET_COOKIE, v);
@@ -72,120 +96,173 @@ fn with_cookie(mut resp: Response, value: String) -> Response {
     resp
 }
 
-fn pending(req: &Request, env: &Env, cookie: &Secret, p: &Pending) -> Response {
-    let resp = reply::json(
-        StatusCode::OK,
-        &Answer {
-            status: "pending",
-            grants: &p.grants,
-            expires_at: Some(p.expires_at),
-            member: None,
-            permissions: None,
-        },
-    );
-    let max_age = p.expires_at.saturating_sub(env.now);
-    with_cookie(resp, cookie::set_redemption(req, cookie.expose(), max_age))
+/// Where a redemption got to.
+enum Redeemed {
+    /// Checked, waiting in this browser for an account.
+    Pending(Pending),
+    /// Granted to the logged-in account.
+    Applied(Applied),
 }
 
-fn applied(req: &Request, a: &Applied) -> Response {
-    let resp = reply::json(
-        StatusCode::OK,
-        &Answer {
-            status: "applied",
-            grants: &a.grants,
-            expires_at: None,
-            member: Some(a.member),
-            permissions: Some(&a.permissions),
-        },
-    );
-    with_cookie(resp, cookie::clear_redemption(req))
+/// What a redemption request ended in, and the `Set-Cookie` value for the
+/// redemption cookie, if it changes. The API and the page answer from it.
+struct Outcome {
+    result: Result<Redeemed>,
+    cookie: Option<String>,
 }
 
-/// An error answer, keeping the redemption cookie while its link may still
-/// be retried and clearing it once the ticket is refused for good.
-fn failed(req: &Request, e: &Error, cookie: &Secret, max_age: u64) -> Response {
-    let resp = refused(e);
-    match e {
-        Error::TicketUnknown
-        | Error::TicketRedeemed
-        | Error::TicketUnpaid
-        | Error::TicketCancelled
-        | Error::TicketRefused { .. }
-        | Error::NoRedemption => with_cookie(resp, cookie::clear_redemption(req)),
-        _ => with_cookie(resp, cookie::set_redemption(req, cookie.expose(), max_age)),
+impl Outcome {
+    fn refused(e: Error) -> Outcome {
+        crate::log_event("redeem", "refused");
+        Outcome {
+            result: Err(e),
+            cookie: None,
+        }
+    }
+
+    fn pending(req: &Request, env: &Env, cookie: &Secret, p: Pending) -> Outcome {
+        crate::log_event("redeem", "pending");
+        let max_age = p.expires_at.saturating_sub(env.now);
+        Outcome {
+            result: Ok(Redeemed::Pending(p)),
+            cookie: Some(cookie::set_redemption(req, cookie.expose(), max_age)),
+        }
+    }
+
+    /// The answer of a step 2: keeps the redemption cookie while its link
+    /// may still be retried and clears it once applied or refused for good.
+    fn applied(req: &Request, r: Result<Applied>, cookie: &Secret, max_age: u64) -> Outcome {
+        let keep = match &r {
+            Ok(_) => {
+                crate::log_event("redeem", "applied");
+                false
+            }
+            Err(e) => {
+                crate::log_event("redeem", "refused");
+                !matches!(
+                    e,
+                    Error::TicketUnknown
+                        | Error::TicketRedeemed
+                        | Error::TicketUnpaid
+                        | Error::TicketCancelled
+                        | Error::TicketRefused { .. }
+                        | Error::NoRedemption
+                )
+            }
+        };
+        let cookie = if keep {
+            cookie::set_redemption(req, cookie.expose(), max_age)
+        } else {
+            cookie::clear_redemption(req)
+        };
+        Outcome {
+            result: r.map(Redeemed::Applied),
+            cookie: Some(cookie),
+        }
+    }
+
+    /// Adds the cookie change to a response.
+    fn attach(&self, resp: Response) -> Response {
+        match &self.cookie {
+            Some(c) => with_cookie(resp, c.clone()),
+            None => resp,
+        }
     }
 }
 
-fn redeem_route(req: &Request, env: &Env) -> Response {
+/// Redeems a ticket: checks it at Pretix and keeps the link in this
+/// browser; applies it at once when someone is logged in.
+fn redeem_secret(req: &Request, env: &Env, secret: &Secret) -> Outcome {
     let prepared = (|| -> Result<_> {
-        let body = input::json_object(req, &["secret"])?;
-        let secret = Secret::new(body.required("secret", MAX_SECRET_LEN)?);
         redeem::check_secret(secret.expose())?;
         let pretix = PretixConfig::from_vars(env.vars)?;
         let settings = settings(env, &pretix)?;
         let user = logged_in(req, env)?;
-        Ok((secret, pretix, settings, user))
+        Ok((pretix, settings, user))
     })();
-    let (secret, pretix, settings, user) = match prepared {
+    let (pretix, settings, user) = match prepared {
         Ok(p) => p,
-        Err(e) => return refused(&e),
+        Err(e) => return Outcome::refused(e),
     };
     let shop = Pretix::new(&pretix, env.outbound);
-    let cookie = cookie::redemption_id(req)
-        .filter(|c| redeem::well_formed_cookie(c))
-        .map(Secret::new)
-        .unwrap_or_else(redeem::new_cookie);
+    let cookie = sent_cookie(req).unwrap_or_else(redeem::new_cookie);
 
     // step 1: nothing is stored unless the ticket can be redeemed
-    let p = match redeem::start(env.kv, &shop, &settings, &cookie, &secret, env.now) {
+    let p = match redeem::start(env.kv, &shop, &settings, &cookie, secret, env.now) {
         Ok(p) => p,
-        Err(e) => return refused(&e),
+        Err(e) => return Outcome::refused(e),
     };
     let Some(user) = user else {
-        crate::log_event("redeem", "pending");
-        return pending(req, env, &cookie, &p);
+        return Outcome::pending(req, env, &cookie, p);
     };
 
     // step 2 at once for a member who is logged in
-    match redeem::apply(env.kv, &shop, &settings, &cookie, &user.account_id, env.now) {
-        Ok(a) => {
-            crate::log_event("redeem", "applied");
-            applied(req, &a)
-        }
-        Err(e) => failed(req, &e, &cookie, settings.lifetime),
-    }
+    let r = redeem::apply(env.kv, &shop, &settings, &cookie, &user.account_id, env.now);
+    Outcome::applied(req, r, &cookie, settings.lifetime)
 }
 
-fn apply_route(req: &Request, env: &Env) -> Response {
+/// Applies the ticket waiting in this browser to the logged-in account.
+fn apply_waiting(req: &Request, env: &Env) -> Outcome {
     let prepared = (|| -> Result<_> {
-        // a JSON body, so that a cross-site form cannot trigger it
-        input::json_object(req, &[])?;
         let pretix = PretixConfig::from_vars(env.vars)?;
         let settings = settings(env, &pretix)?;
         let user = logged_in(req, env)?.ok_or(Error::NotAuthenticated)?;
-        let cookie = cookie::redemption_id(req)
-            .filter(|c| redeem::well_formed_cookie(c))
-            .map(Secret::new)
-            .ok_or(Error::NoRedemption)?;
+        let cookie = sent_cookie(req).ok_or(Error::NoRedemption)?;
         Ok((pretix, settings, user, cookie))
     })();
     let (pretix, settings, user, cookie) = match prepared {
         Ok(p) => p,
-        Err(e) => return refused(&e),
+        Err(e) => return Outcome::refused(e),
     };
     let shop = Pretix::new(&pretix, env.outbound);
-    match redeem::apply(env.kv, &shop, &settings, &cookie, &user.account_id, env.now) {
-        Ok(a) => {
-            crate::log_event("redeem", "applied");
-            applied(req, &a)
-        }
-        Err(e) => failed(req, &e, &cookie, settings.lifetime),
+    let r = redeem::apply(env.kv, &shop, &settings, &cookie, &user.account_id, env.now);
+    Outcome::applied(req, r, &cookie, settings.lifetime)
+}
+
+/// The API's answer to an outcome.
+fn answer(o: &Outcome) -> Response {
+    let resp = match &o.result {
+        Ok(Redeemed::Pending(p)) => reply::json(
+            StatusCode::OK,
+            &Answer {
+                status: "pending",
+                grants: &p.grants,
+                expires_at: Some(p.expires_at),
+                member: None,
+                permissions: None,
+            },
+        ),
+        Ok(Redeemed::Applied(a)) => reply::json(
+            StatusCode::OK,
+            &Answer {
+                status: "applied",
+                grants: &a.grants,
+                expires_at: None,
+                member: Some(a.member),
+                permissions: Some(&a.permissions),
+            },
+        ),
+        Err(e) => problem::from_error(e),
+    };
+    o.attach(resp)
+}
+
+fn redeem_route(req: &Request, env: &Env) -> Response {
+    let secret = input::json_object(req, &["secret"])
+        .and_then(|body| body.required("secret", MAX_SECRET_LEN))
+        .map(Secret::new);
+    match secret {
+        Ok(secret) => answer(&redeem_secret(req, env, &secret)),
+        Err(e) => answer(&Outcome::refused(e)),
     }
 }
 
-fn refused(e: &Error) -> Response {
-    crate::log_event("redeem", "refused");
-    problem::from_error(e)
+fn apply_route(req: &Request, env: &Env) -> Response {
+    // a JSON body, so that a cross-site form cannot trigger it
+    match input::json_object(req, &[]) {
+        Ok(_) => answer(&apply_waiting(req, env)),
+        Err(e) => answer(&Outcome::refused(e)),
+    }
 }
 
 #[cfg(test)]

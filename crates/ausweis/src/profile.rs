@@ -299,6 +299,46 @@ pub fn delete_field(kv: &dyn Kv, account_id: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// The value a form's text stands for: `true` or `false` for
+/// [`Kind::Bool`], a JSON number for [`Kind::Number`], the text itself
+/// otherwise. Text that fits neither stays text, so that [`check_value`]
+/// refuses it with its message.
+pub fn value_from_text(kind: Kind, text: &str) -> Value {
+    match kind {
+        Kind::Bool => match text.trim() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => Value::from(text),
+        },
+        Kind::Number => serde_json::from_str::<serde_json::Number>(text.trim())
+            .map(Value::Number)
+            .unwrap_or_else(|_| Value::from(text)),
+        _ => Value::from(text),
+    }
+}
+
+/// Changes the value and visibility of an existing field, keeping its
+/// type; [`Error::NotFound`] if there is no field of that name.
+pub fn change_field(
+    kv: &dyn Kv,
+    account_id: &str,
+    name: &str,
+    value: &Value,
+    visibility: Visibility,
+) -> Result<()> {
+    check_name(name)?;
+    update(kv, account_id, |p| {
+        let field = p
+            .fields
+            .get_mut(name)
+            .ok_or(Error::NotFound("profile field"))?;
+        field.value = check_value(field.kind, value)?;
+        field.visibility = visibility;
+        Ok(())
+    })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,6 +384,41 @@ mod tests {
             check_value(Kind::Email, &json!("Jo@Example.ORG")).ok(),
             Some(json!("Jo@example.org"))
         );
+    }
+
+    #[test]
+    fn form_text_becomes_the_value_of_its_type() {
+        assert_eq!(value_from_text(Kind::Bool, "true"), json!(true));
+        assert_eq!(value_from_text(Kind::Number, " -3.5 "), json!(-3.5));
+        assert_eq!(value_from_text(Kind::Number, "five"), json!("five"));
+        assert_eq!(value_from_text(Kind::Text, "42"), json!("42"));
+        assert!(check_value(Kind::Number, &value_from_text(Kind::Number, "five")).is_err());
+        assert!(check_value(Kind::Bool, &value_from_text(Kind::Bool, "yes")).is_err());
+    }
+
+    #[test]
+    fn a_change_keeps_the_type_and_needs_the_field() -> Result<()> {
+        let kv = MemoryKv::new();
+        create(&kv, "id1")?;
+        put_field(
+            &kv,
+            "id1",
+            "born",
+            field(Kind::Date, json!("2000-01-01"), Visibility::Private),
+        )?;
+        change_field(&kv, "id1", "born", &json!("2001-02-03"), Visibility::Public)?;
+        let f = get(&kv, "id1")?.fields.get("born").cloned();
+        assert_eq!(
+            f,
+            Some(field(Kind::Date, json!("2001-02-03"), Visibility::Public))
+        );
+        let before = kv.values();
+        let bad = change_field(&kv, "id1", "born", &json!("soon"), Visibility::Private);
+        assert!(matches!(bad, Err(Error::Invalid { .. })));
+        let missing = change_field(&kv, "id1", "nope", &json!("x"), Visibility::Private);
+        assert!(matches!(missing, Err(Error::NotFound(_))));
+        assert_eq!(kv.values(), before);
+        Ok(())
     }
 
     #[test]

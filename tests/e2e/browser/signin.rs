@@ -39,9 +39,13 @@ async fn to_login(b: &Browser, t: &TestApp, rp: &RelyingParty, user: &str, passw
     let at = b.url().await;
     assert_eq!(at.path(), "/login", "the link leads to the login page");
     assert!(at.as_str().starts_with(&t.url("/")));
-    assert_eq!(b.title().await, "Log in · ausweis");
-    b.fill("Username", user).await;
-    b.fill("Password", password).await;
+    let title = b.title().await;
+    assert!(
+        title == "Log in · ausweis" || title == "Anmelden · ausweis",
+        "{title}"
+    );
+    b.fill("username", user).await;
+    b.fill("password", password).await;
     b.shot("login-filled").await;
 }
 
@@ -129,20 +133,22 @@ async fn browser_sign_in_with_two_factor_asks_for_the_code_on_a_second_page_step
     let rp = RelyingParty::start(&mut t, "forge", json!({"name": "Code Forge"})).await;
     let b = Browser::start_with("sign_in_with_two_factor", "de-DE,de", Size::Desktop).await;
 
+    // the browser asks for German, and the pages answer in German
     to_login(&b, &t, &rp, "bruno", PASSWORD).await;
-    b.press("Log in", "code-step").await;
+    assert_eq!(b.title().await, "Anmelden · ausweis");
+    b.press("Anmelden", "code-step").await;
     assert_eq!(b.url().await.path(), "/login");
-    assert_eq!(b.title().await, "Enter your code · ausweis");
+    assert_eq!(b.title().await, "Code eingeben · ausweis");
 
     // a wrong code: the same page, with the error
     b.fill(
-        "Code from your authenticator app, or a recovery code",
+        "Code aus deiner Authenticator-App oder ein Wiederherstellungscode",
         &wrong_code(&secret),
     )
     .await;
-    b.press("Continue", "code-wrong").await;
+    b.press("Weiter", "code-wrong").await;
     let text = b.text().await;
-    assert!(text.contains("The code is wrong"), "{text}");
+    assert!(text.contains("Der Code ist falsch"), "{text}");
     assert!(rp.sign_ins().is_empty());
 
     // the code of a later step than the one that confirmed two-factor
@@ -150,9 +156,13 @@ async fn browser_sign_in_with_two_factor_asks_for_the_code_on_a_second_page_step
     let code = totp(&secret, step_now().max(confirmed + 1));
     b.fill("code", &code).await;
     b.shot("code-filled").await;
-    b.press("Continue", "consent").await;
-    assert!(b.text().await.contains("Code Forge"));
-    b.press("Allow", "signed-in").await;
+    b.press("Weiter", "consent").await;
+    let text = b.text().await;
+    assert!(
+        text.contains("Code Forge") && text.contains("möchte dich anmelden"),
+        "{text}"
+    );
+    b.press("Erlauben", "signed-in").await;
     assert!(b.text().await.contains("Signed in as bruno"));
 
     let sign_ins = rp.sign_ins();

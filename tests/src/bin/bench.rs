@@ -1,13 +1,16 @@
 //! Measures what ausweis costs against the natural limits, in one run:
 //!
 //!     cargo run --release -p ausweis-tests --bin bench -- --out FILE.json [--seconds N]
+//!     cargo run --release -p ausweis-tests --bin bench -- --load --out FILE.json
+//!         [--registrations 1000] [--logins 10000] [--refreshes 10000]
+//!         [--clients 16] [--alg EdDSA] [--phase-limit-s 1800]
 //!
 //! Runs the app in the test host on 127.0.0.1 and compares each endpoint
 //! with the same work done natively (an Argon2id hash, a signature and the
 //! store writes of a refresh). Prints a table and writes the figures as JSON.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{anyhow, bail, Context, Result};
 use ausweis::kv::MemoryKv;
@@ -19,8 +22,9 @@ use ausweis::password::{self, HashParams};
 use ausweis::register::{self, NewAccount};
 use ausweis::secret::Secret;
 use ausweis::session::Session;
+use ausweis_tests::load::{self, LoadPlan};
 use ausweis_tests::manifest::Manifest;
-use ausweis_tests::{AppOptions, RunningApp};
+use ausweis_tests::{AppOptions, KvBackend, RunningApp};
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -94,45 +98,49 @@ impl Bench {
         Ok(r.json().await?)
     }
 
-    /// A code through the real flow: authorize, login page, back.
-    async fn code(&self, client_id: &str) -> Result<String> {
-        let browser = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        let url = format!(
-            "{}/oidc/authorize?response_type=code&client_id={client_id}&redirect_uri={REDIRECT}&scope=openid%20profile%20groups",
-            self.base
-        );
-        let loc = |r: &reqwest::Response| -> Result<String> {
-            Ok(r.headers()
-                .get("location")
-                .ok_or_else(|| anyhow!("no redirect ({})", r.status()))?
-                .to_str()?
-                .to_owned())
+    /// Logs `user` in and calls profile, account (export, password change
+    /// and back) and redeem once each.
+    async fn member_round(&self, user: &str) -> Result<()> {
+        let member = reqwest::Client::builder().cookie_store(true).build()?;
+        let url = |p: &str| format!("{}{p}", self.base);
+        let expect = |what: &str, got: reqwest::StatusCode, want: &[u16]| -> Result<()> {
+            if !want.contains(&got.as_u16()) {
+                bail!("{what}: {got}");
+            }
+            Ok(())
         };
-        let login = loc(&browser.get(&url).send().await?)?;
-        let return_to = url::Url::parse(&format!("{}{login}", self.base))?
-            .query_pairs()
-            .find(|(k, _)| k == "return_to")
-            .map(|(_, v)| v.into_owned())
-            .ok_or_else(|| anyhow!("no return_to"))?;
-        let r = browser
-            .post(format!("{}/login", self.base))
-            .form(&[
-                ("username", "bench"),
-                ("password", PASSWORD),
-                ("return_to", &return_to),
-            ])
+        let r = member
+            .post(url("/api/login"))
+            .json(&json!({"username": user, "password": PASSWORD}))
             .send()
             .await?;
-        let back = loc(&r)?;
-        let cb = loc(&browser.get(format!("{}{back}", self.base)).send().await?)?;
-        url::Url::parse(&cb)?
-            .query_pairs()
-            .find(|(k, _)| k == "code")
-            .map(|(_, v)| v.into_owned())
-            .ok_or_else(|| anyhow!("no code in {cb}"))
+        expect("login", r.status(), &[200])?;
+        let r = member.get(url("/api/profile")).send().await?;
+        expect("profile", r.status(), &[200])?;
+        let r = member
+            .put(url("/api/profile/fields/name"))
+            .json(&json!({"value": "Bench", "visibility": "public"}))
+            .send()
+            .await?;
+        expect("profile field", r.status(), &[200, 201])?;
+        let r = member.get(url("/api/account/export")).send().await?;
+        expect("export", r.status(), &[200])?;
+        let other = "another horse battery staple";
+        for (from, to) in [(PASSWORD, other), (other, PASSWORD)] {
+            let r = member
+                .post(url("/api/account/password"))
+                .json(&json!({"current_password": from, "new_password": to}))
+                .send()
+                .await?;
+            expect("password change", r.status(), &[200])?;
+        }
+        let r = member
+            .post(url("/api/redeem/apply"))
+            .json(&json!({}))
+            .send()
+            .await?;
+        expect("redeem apply", r.status(), &[404])?;
+        Ok(())
     }
 
     async fn token(&self, client: &str, secret: &str, form: &[(&str, &str)]) -> Result<Value> {
@@ -257,6 +265,109 @@ fn native_refresh(alg: &str, secs: f64) -> Result<f64> {
     Ok(n as f64 / start.elapsed().as_secs_f64())
 }
 
+/// The load run: the app on SQLite stores in a fresh directory, the plan,
+/// then the invariant checks; prints a table and writes JSON.
+async fn load_mode(
+    root: &std::path::Path,
+    manifest_path: &std::path::Path,
+    plan: LoadPlan,
+    out: Option<String>,
+) -> Result<()> {
+    let state = std::env::temp_dir().join(format!("ausweis-load-{}", std::process::id()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mut opts = AppOptions::new(manifest_path);
+    opts.kv = Some(KvBackend::open_dir(&state)?);
+    opts.variables = HashMap::from([
+        ("issuer".to_string(), format!("http://127.0.0.1:{port}")),
+        ("admin_secret".to_string(), ADMIN.to_string()),
+    ]);
+    let app = RunningApp::start(opts, format!("127.0.0.1:{port}").parse()?).await?;
+    let (cpu0, start) = (cpu_seconds(), Instant::now());
+    let report = load::run(&app, &plan).await;
+    let cpu = cpu_seconds() - cpu0;
+    let wall = start.elapsed().as_secs_f64();
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            app.shutdown().await;
+            let _ = std::fs::remove_dir_all(&state);
+            return Err(e);
+        }
+    };
+    let mut secrets = vec![load::PASSWORD.to_string(), ADMIN.to_string()];
+    secrets.extend(report.secrets.iter().cloned());
+    let checks_start = Instant::now();
+    let problems = ausweis_tests::invariants::check_app_at_rest(&app, root, &secrets)?;
+    let dump = app.kv().dump();
+    let accounts = dump
+        .get("accounts")
+        .map(|a| a.keys().filter(|k| k.starts_with("user:")).count())
+        .unwrap_or(0);
+    let keys: usize = dump.values().map(BTreeMap::len).sum();
+    let checks_s = checks_start.elapsed().as_secs_f64();
+    let peaks = app.peak_usage();
+    app.shutdown().await;
+    let _ = std::fs::remove_dir_all(&state);
+
+    println!(
+        "{:<16} {:>8} {:>9} {:>8} {:>9}  statuses",
+        "phase", "planned", "answered", "wall s", "per s"
+    );
+    for p in &report.phases {
+        println!(
+            "{:<16} {:>8} {:>9} {:>8.1} {:>9.1}  {:?}",
+            p.name,
+            p.planned,
+            p.answered,
+            p.wall_s,
+            p.per_s(),
+            p.statuses
+        );
+    }
+    println!("wall {wall:.1} s, cpu {cpu:.1} s, {accounts} accounts, {keys} keys");
+    let mut all = report.problems.clone();
+    all.extend(problems.iter().cloned());
+    for p in all.iter().take(50) {
+        println!("PROBLEM {p}");
+    }
+    println!(
+        "invariants: {}",
+        if problems.is_empty() {
+            "ok"
+        } else {
+            "VIOLATED"
+        }
+    );
+    let memory: BTreeMap<String, f64> = peaks
+        .iter()
+        .map(|(id, u)| (id.clone(), u.memory_bytes as f64 / (1024.0 * 1024.0)))
+        .collect();
+    let json = json!({
+        "load": report.to_json(),
+        "plan": {"registrations": plan.registrations, "logins": plan.logins,
+                 "refreshes": plan.refreshes, "clients": plan.clients,
+                 "refresh_alg": plan.refresh_alg, "store": "SQLite file (WAL)"},
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "accounts": accounts,
+        "keys": keys,
+        "invariant_problems": problems,
+        "invariants_s": checks_s,
+        "peak_memory_mib": memory,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    });
+    if let Some(path) = out {
+        std::fs::write(&path, serde_json::to_string_pretty(&json)?)?;
+        println!("written to {path}");
+    }
+    if !all.is_empty() {
+        bail!("the load run found {} problems", all.len());
+    }
+    Ok(())
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -273,15 +384,46 @@ async fn main() -> Result<()> {
         .unwrap_or(3.0);
 
     let root = ausweis_tests::repo_root();
-    ausweis_tests::build_components(&root)?;
+    // another manifest (for example one naming other builds of a
+    // component) for comparisons; its build commands run too
+    let manifest_path = arg("--manifest")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("spin.toml"));
+    ausweis_tests::build_components(&manifest_path)?;
+    if args.iter().any(|a| a == "--load") {
+        let count = |name: &str, default: usize| -> Result<usize> {
+            Ok(arg(name).map(|s| s.parse()).transpose()?.unwrap_or(default))
+        };
+        let plan = LoadPlan {
+            registrations: count("--registrations", 1_000)?,
+            logins: count("--logins", 10_000)?,
+            refreshes: count("--refreshes", 10_000)?,
+            clients: count("--clients", 16)?,
+            refresh_alg: arg("--alg").unwrap_or_else(|| "EdDSA".into()),
+            phase_limit: std::time::Duration::from_secs(count("--phase-limit-s", 1_800)? as u64),
+            admin_secret: ADMIN.into(),
+        };
+        return load_mode(&root, &manifest_path, plan, out).await;
+    }
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut opts = AppOptions::new(&root);
+    let mut opts = AppOptions::new(&manifest_path);
     opts.variables = HashMap::from([
         ("issuer".to_string(), base.clone()),
         ("admin_secret".to_string(), ADMIN.to_string()),
+        // redemption on, so that redeem answers (its Pretix is a closed
+        // local port it never reaches: the bench has no ticket to check),
+        // and registration without a ticket
+        ("pretix_url".to_string(), "http://127.0.0.1:9".to_string()),
+        ("pretix_organizer".to_string(), "bench".to_string()),
+        ("pretix_token".to_string(), "bench-no-pretix".to_string()),
+        ("pretix_checkin_list".to_string(), "1".to_string()),
+        (
+            "registration_requires_ticket".to_string(),
+            "false".to_string(),
+        ),
     ]);
     let app = RunningApp::start(opts, format!("127.0.0.1:{port}").parse()?).await?;
     let b = Bench {
@@ -290,18 +432,17 @@ async fn main() -> Result<()> {
     };
     let mut figures: BTreeMap<String, Value> = BTreeMap::new();
 
-    // the natural limit of login: one Argon2id hash at the configured parameters
+    // the natural limit of login: one Argon2id hash at the configured
+    // parameters (measured again between the logins below, which is what
+    // the ratio uses: the machine's load changes while the bench runs)
     let params = HashParams::OWASP_MINIMUM;
     let pw = Secret::new(PASSWORD.into());
-    let argon = median_ms(
-        || {
-            password::hash(&pw, &params)
-                .map(drop)
-                .map_err(|e| anyhow!("{e}"))
-        },
-        9,
-    )?;
-    figures.insert("argon2_native_ms".into(), json!(argon));
+    let hash_once = || {
+        password::hash(&pw, &params)
+            .map(drop)
+            .map_err(|e| anyhow!("{e}"))
+    };
+    median_ms(hash_once, 3)?;
     let keygen = median_ms(
         || {
             ausweis::openpgp::generate("bench@example.org", &pw)
@@ -312,7 +453,9 @@ async fn main() -> Result<()> {
     )?;
     figures.insert("pgp_keygen_native_ms".into(), json!(keygen));
 
-    // registration (hash + key pair, in wasm)
+    // registration (hash + key pair, in wasm), then with a public key the
+    // member made (hash and key check only): the difference is what the
+    // key pair costs in wasm
     let mut reg = Vec::new();
     for i in 0..6 {
         let name = if i == 0 {
@@ -333,10 +476,34 @@ async fn main() -> Result<()> {
         }
     }
     reg.sort_by(f64::total_cmp);
-    figures.insert("register_p50_ms".into(), json!(percentile(&reg, 0.5)));
+    let reg_p50 = percentile(&reg, 0.5);
+    figures.insert("register_p50_ms".into(), json!(reg_p50));
+    let mut own = Vec::new();
+    for i in 0..6 {
+        let name = format!("benchkey{i}");
+        let pair = ausweis::openpgp::generate(&format!("{name}@example.org"), &pw)
+            .map_err(|e| anyhow!("{e}"))?;
+        let start = Instant::now();
+        let (status, _) = b
+            .post_json(
+                "/api/register",
+                json!({"username": name, "password": PASSWORD, "public_key": pair.public.armored}),
+            )
+            .await?;
+        own.push(start.elapsed().as_secs_f64() * 1000.0);
+        if status != 201 {
+            bail!("register with a public key: {status}");
+        }
+    }
+    own.sort_by(f64::total_cmp);
+    let own_p50 = percentile(&own, 0.5);
+    figures.insert("register_own_key_p50_ms".into(), json!(own_p50));
+    figures.insert("pgp_keygen_ms".into(), json!(reg_p50 - own_p50));
 
-    // login
+    // login, each followed by one native hash, so that both see the same
+    // load
     let mut logins = Vec::new();
+    let mut hashes = Vec::new();
     for _ in 0..40 {
         let start = Instant::now();
         let (status, _) = b
@@ -349,9 +516,13 @@ async fn main() -> Result<()> {
         if status != 200 {
             bail!("login: {status}");
         }
+        hashes.push(median_ms(hash_once, 1)?);
     }
     logins.sort_by(f64::total_cmp);
+    hashes.sort_by(f64::total_cmp);
+    let argon = percentile(&hashes, 0.5);
     let p50 = percentile(&logins, 0.5);
+    figures.insert("argon2_native_ms".into(), json!(argon));
     figures.insert("login_p50_ms".into(), json!(p50));
     figures.insert("login_p99_ms".into(), json!(percentile(&logins, 0.99)));
     figures.insert("login_ratio".into(), json!(p50 / argon));
@@ -370,7 +541,7 @@ async fn main() -> Result<()> {
             .as_str()
             .ok_or_else(|| anyhow!("no secret"))?
             .to_owned();
-        let code = b.code(&id).await?;
+        let code = load::authorization_code(&b.base, &id, "bench", PASSWORD).await?;
         let first = b
             .token(
                 &id,
@@ -427,8 +598,68 @@ async fn main() -> Result<()> {
         json!(n as f64 / start.elapsed().as_secs_f64()),
     );
 
+    // profile, account and redeem once each, so that every component has
+    // a memory peak; redeem answers 404 no_redemption (no Pretix here)
+    if let Err(e) = b.member_round("bench5").await {
+        eprintln!("{}", app.guest_output());
+        return Err(e);
+    }
+
+    // an empty request to oidc (POST to the JWKS route: 405 before any
+    // store is opened), to tell instantiation from the JWKS handler's work
+    let (start, cpu0) = (Instant::now(), cpu_seconds());
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < secs && n < 1_000_000 {
+        let r = b.http.post(format!("{}/oidc/jwks", b.base)).send().await?;
+        if r.status() != reqwest::StatusCode::METHOD_NOT_ALLOWED {
+            bail!("empty oidc request: {}", r.status());
+        }
+        r.bytes().await?;
+        n += 1;
+    }
+    let empty_cpu = cpu_seconds() - cpu0;
+    figures.insert(
+        "oidc_empty_per_s_per_core".into(),
+        json!(n as f64 / empty_cpu.max(0.01)),
+    );
+
+    // the host alone (its health route: no component), for the share of
+    // the HTTP client and server in the figures above
+    let (start, cpu0) = (Instant::now(), cpu_seconds());
+    let mut n = 0u64;
+    while start.elapsed().as_secs_f64() < secs && n < 1_000_000 {
+        let r = b
+            .http
+            .get(format!("{}/.well-known/spin/health", b.base))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("health: {}", r.status());
+        }
+        r.bytes().await?;
+        n += 1;
+    }
+    let host_cpu = cpu_seconds() - cpu0;
+    figures.insert(
+        "host_only_per_s_per_core".into(),
+        json!(n as f64 / host_cpu.max(0.01)),
+    );
+
+    // the most linear memory one instance of each component reached
+    let mut memory = BTreeMap::new();
+    let mut instances = BTreeMap::new();
+    for (id, usage) in app.peak_usage() {
+        memory.insert(
+            id.clone(),
+            json!(usage.memory_bytes as f64 / (1024.0 * 1024.0)),
+        );
+        instances.insert(id, json!(usage.instances));
+    }
+    figures.insert("peak_memory_mib".into(), json!(memory));
+    figures.insert("instances".into(), json!(instances));
+
     // component sizes
-    let manifest = Manifest::load(&root.join("spin.toml"))?;
+    let manifest = Manifest::load(&manifest_path)?;
     let mut sizes = BTreeMap::new();
     for (name, decl) in &manifest.components {
         let path = manifest.source_path(decl);
@@ -445,7 +676,6 @@ async fn main() -> Result<()> {
             .unwrap_or(1)),
     );
     app.shutdown().await;
-    let _ = Duration::from_secs(0);
 
     println!("{:<28} {:>14}", "figure", "value");
     for (k, v) in &figures {

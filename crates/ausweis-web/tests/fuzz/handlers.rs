@@ -57,6 +57,14 @@ pub const ROUTES: &[(&str, Handler)] = &[
     ("/account/recover/pgp", ausweis_web::account::handle),
     ("/account/recover/pgp/confirm", ausweis_web::account::handle),
     ("/account/recover/email", ausweis_web::account::handle),
+    ("/register", ausweis_web::register::handle),
+    ("/redeem", ausweis_web::redeem::handle),
+    ("/redeem/apply", ausweis_web::redeem::handle),
+    ("/", ausweis_web::profile::handle),
+    ("/profile", ausweis_web::profile::handle),
+    ("/profile/fields", ausweis_web::profile::handle),
+    ("/profile/fields/name", ausweis_web::profile::handle),
+    ("/profile/fields/name/delete", ausweis_web::profile::handle),
 ];
 
 fn header_strategy() -> impl Strategy<Value = Vec<(String, String)>> {
@@ -84,7 +92,7 @@ fn body_strategy() -> impl Strategy<Value = Vec<u8>> {
         prop::collection::vec(any::<u8>(), 0..300),
         "\\{\"username\":\"[a-z]{0,12}\",\"password\":\"[ -~]{0,30}\"(,\"[a-z_]{1,10}\":[0-9a-z\"]{0,10})?\\}"
             .prop_map(String::into_bytes),
-        "(grant_type|code|redirect_uri|client_id|client_secret|refresh_token|token|scope|state|response_type|prompt|max_age|consent|csrf)=[ -~]{0,40}(&[a-z_]{1,12}=[ -~]{0,20}){0,4}"
+        "(grant_type|code|redirect_uri|client_id|client_secret|refresh_token|token|scope|state|response_type|prompt|max_age|consent|csrf|secret|username|password|key|public_key|name|type|value|visibility|return_to)=[ -~]{0,40}(&[a-z_]{1,12}=[ -~]{0,20}){0,4}"
             .prop_map(String::into_bytes),
         "\\{\"(email|code|pending|token|new_password|current_password|password|value|type|visibility|signed_message|signature|challenge)\":(\"[ -~]{0,40}\"|[0-9]{1,5}|true|null|\\[\\])(,\"[a-z_]{1,16}\":\"[ -~]{0,20}\"){0,3}\\}"
             .prop_map(String::into_bytes),

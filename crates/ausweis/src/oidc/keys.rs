@@ -6,7 +6,10 @@
 //! - `signing` / `keygen:{alg}:{n}`: counters that pick the one request
 //!   that makes a key when several need one at once;
 //! - `oidc` / `jwk:{kid}`: the public key as published in the JWKS, with the
-//!   time after which it may be dropped.
+//!   time after which it may be dropped;
+//! - `oidc` / `jwks`: the JWKS document made from those keys, so that the
+//!   JWKS endpoint reads one key instead of listing the whole `oidc` store
+//!   (which also holds every code and refresh token).
 //!
 //! Rotation (OpenID Connect Core section 10.1.1): when the signing key is
 //! older than `signing_key_rotate_seconds`, a new key is made and published
@@ -188,6 +191,7 @@ fn make_key(kv: &dyn Kv, alg: Alg, now: u64) -> Result<String> {
         remove_after: None,
     };
     kv.set(Store::Oidc, &format!("jwk:{kid}"), &to_vec(&published)?)?;
+    publish_jwks(kv, now)?;
     Ok(kid)
 }
 
@@ -310,6 +314,7 @@ pub fn signer(kv: &dyn Kv, alg: Alg, settings: &Settings, now: u64) -> Result<Si
                     &active.current,
                     now + settings.access_seconds + RETIRE_MARGIN,
                 )?;
+                publish_jwks(kv, now)?;
             }
             continue;
         }
@@ -369,10 +374,101 @@ pub fn published(kv: &dyn Kv, now: u64) -> Result<Vec<PublishedKey>> {
     Ok(out)
 }
 
-/// The JWKS document (RFC 7517 section 5).
+/// The `oidc` key of the ready JWKS document.
+const JWKS_KEY: &str = "jwks";
+
+/// Rebuild attempts of the token endpoint after it changed a key.
+const JWKS_ATTEMPTS: usize = 16;
+
+/// The JWKS document kept ready in `oidc` / `jwks`.
+///
+/// Every write of it is a compare-and-swap against the value read before
+/// the published keys were listed, so a document made from an older
+/// listing never replaces one made from a newer listing. Whoever
+/// publishes or retires a key rebuilds it afterwards until its swap
+/// succeeds; the last successful swap therefore listed every key written
+/// before it. A blind write happens only to make the document present
+/// (compare-and-swap against an absent key is not atomic on Spin's
+/// SQLite backend), and then always as a stale placeholder that the next
+/// reader rebuilds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct JwksDoc {
+    /// The JWKs as served.
+    keys: Vec<Value>,
+    /// From this Unix time on the document is stale: a key in it may be
+    /// dropped (its `remove_after`), or it is a placeholder (0).
+    #[serde(default)]
+    stale_from: Option<u64>,
+    /// Random marker, new on every write.
+    m: String,
+}
+
+impl JwksDoc {
+    fn fresh_at(&self, now: u64) -> bool {
+        self.stale_from.is_none_or(|t| now < t)
+    }
+}
+
+/// Makes the document present as a stale placeholder if it is absent.
+fn ensure_jwks(kv: &dyn Kv) -> Result<()> {
+    if kv.get(Store::Oidc, JWKS_KEY)?.is_none() {
+        let placeholder = JwksDoc {
+            keys: Vec::new(),
+            stale_from: Some(0),
+            m: random::token(8),
+        };
+        kv.set(Store::Oidc, JWKS_KEY, &to_vec(&placeholder)?)?;
+    }
+    Ok(())
+}
+
+/// One rebuild: reads the document, lists the published keys and swaps in
+/// the document made from them. Returns it and whether the swap won.
+fn rebuild_jwks(kv: &dyn Kv, now: u64) -> Result<(JwksDoc, bool)> {
+    let raw = kv.get(Store::Oidc, JWKS_KEY)?;
+    let keys = published(kv, now)?;
+    let doc = JwksDoc {
+        stale_from: keys.iter().filter_map(|k| k.remove_after).min(),
+        keys: keys.into_iter().map(|p| p.jwk).collect(),
+        m: random::token(8),
+    };
+    let won = kv.compare_and_swap(Store::Oidc, JWKS_KEY, raw.as_deref(), &to_vec(&doc)?)?;
+    Ok((doc, won))
+}
+
+/// Rebuilds the document after a key was published or retired, until a
+/// swap wins. If it never does, leaves a placeholder that the next reader
+/// rebuilds, so that no key is left out for long.
+fn publish_jwks(kv: &dyn Kv, now: u64) -> Result<()> {
+    ensure_jwks(kv)?;
+    for _ in 0..JWKS_ATTEMPTS {
+        if rebuild_jwks(kv, now)?.1 {
+            return Ok(());
+        }
+    }
+    let placeholder = JwksDoc {
+        keys: Vec::new(),
+        stale_from: Some(0),
+        m: random::token(8),
+    };
+    kv.set(Store::Oidc, JWKS_KEY, &to_vec(&placeholder)?)?;
+    Ok(())
+}
+
+/// The JWKS document (RFC 7517 section 5): one read of the ready document
+/// while it is fresh; otherwise rebuilt once from the published keys and
+/// served as built even if another request's rebuild won the swap.
 pub fn jwks(kv: &dyn Kv, now: u64) -> Result<Value> {
-    let keys: Vec<Value> = published(kv, now)?.into_iter().map(|p| p.jwk).collect();
-    Ok(json!({ "keys": keys }))
+    if let Some(raw) = kv.get(Store::Oidc, JWKS_KEY)? {
+        if let Ok(doc) = serde_json::from_slice::<JwksDoc>(&raw) {
+            if doc.fresh_at(now) {
+                return Ok(json!({ "keys": doc.keys }));
+            }
+        }
+    }
+    ensure_jwks(kv)?;
+    let (doc, _) = rebuild_jwks(kv, now)?;
+    Ok(json!({ "keys": doc.keys }))
 }
 
 /// Verifies a JWT signed by one of our published keys and returns its
@@ -502,6 +598,52 @@ mod tests {
     }
 
     #[test]
+    fn jwks_is_served_from_the_ready_document_while_it_is_fresh() -> Result<()> {
+        let kv = MemoryKv::new();
+        let s = signer(&kv, Alg::EdDsa, &settings(), 10)?;
+        // a key record the document does not know of is not listed: the
+        // endpoint reads the document, not the store's keys
+        kv.set(Store::Oidc, "jwk:AAAAAAAAAAAAAAAA", b"not json")?;
+        let doc = jwks(&kv, 20)?;
+        let kids: Vec<&str> = doc["keys"]
+            .as_array()
+            .map(|k| k.iter().filter_map(|j| j["kid"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(kids, vec![s.kid.as_str()]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_missing_or_placeholder_document_is_rebuilt_from_the_published_keys() -> Result<()> {
+        let kv = MemoryKv::new();
+        let a = signer(&kv, Alg::EdDsa, &settings(), 10)?;
+        let b = signer(&kv, Alg::Es256, &settings(), 10)?;
+        kv.delete(Store::Oidc, JWKS_KEY)?;
+        assert_eq!(jwks(&kv, 20)?["keys"].as_array().map(Vec::len), Some(2));
+        let (stored, _) = get_json::<JwksDoc>(&kv, Store::Oidc, JWKS_KEY)?
+            .ok_or_else(|| internal("no document"))?;
+        assert!(stored.fresh_at(20));
+        // a placeholder (left by a publisher whose swaps all lost) is stale
+        ensure_jwks(&kv)?;
+        kv.set(
+            Store::Oidc,
+            JWKS_KEY,
+            &to_vec(&JwksDoc {
+                keys: Vec::new(),
+                stale_from: Some(0),
+                m: "x".into(),
+            })?,
+        )?;
+        let doc = jwks(&kv, 20)?;
+        for s in [a, b] {
+            assert!(doc["keys"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|j| j["kid"] == s.kid.as_str())));
+        }
+        Ok(())
+    }
+
+    #[test]
     fn rotation_publishes_first_signs_later_and_keeps_the_old_key_until_its_tokens_expire(
     ) -> Result<()> {
         let kv = MemoryKv::new();
@@ -520,8 +662,11 @@ mod tests {
         let t: JWTClaims<NoCustomClaims> =
             verify(&kv, &old_token, "JWT", "https://id.example.org", 500)?;
         assert!(t.issued_at.is_some());
+        assert_eq!(jwks(&kv, 1100)?["keys"].as_array().map(Vec::len), Some(2));
         // and is dropped once everything it signed has expired
-        assert_eq!(published(&kv, 1100 + 600 + RETIRE_MARGIN + 1)?.len(), 1);
+        let late = 1100 + 600 + RETIRE_MARGIN + 1;
+        assert_eq!(jwks(&kv, late)?["keys"].as_array().map(Vec::len), Some(1));
+        assert_eq!(published(&kv, late)?.len(), 1);
         assert!(kv
             .get(Store::Signing, &format!("key:{}", old.kid))?
             .is_none());
