@@ -364,7 +364,7 @@ async fn the_login_page_asks_for_the_code_as_a_second_step() {
 }
 
 /// Every stored key and value that names the member in any way.
-fn traces(t: &common::TestApp, needles: &[String]) -> Vec<String> {
+pub(crate) fn traces(t: &common::TestApp, needles: &[String]) -> Vec<String> {
     let mut found = Vec::new();
     for (store, entries) in t.kv().dump() {
         for (key, value) in entries {

@@ -12,6 +12,7 @@
 //! [`Browser::finish`], which checks the console and closes Chromium.
 //! Chromium and chromedriver missing is a failure, never a skip.
 
+mod account;
 mod harness;
 mod member_pages;
 mod relying_party;
@@ -539,6 +540,17 @@ impl Browser {
         self.closed = true;
         let client = self.client.clone();
         client.close().await.expect("closing the browser session");
+    }
+
+    /// The value of the cookie `name` the browser holds for the page's
+    /// site (`HttpOnly` ones too), to fetch a download with the browser's
+    /// session.
+    pub async fn cookie(&self, name: &str) -> Option<String> {
+        self.client
+            .get_named_cookie(name)
+            .await
+            .ok()
+            .map(|c| c.value().to_owned())
     }
 
     /// Where the screenshots of this session go.

@@ -11,6 +11,7 @@
 )]
 
 mod account;
+mod account_pages;
 mod attack_pages;
 mod browser;
 mod common;

@@ -16,12 +16,12 @@ const NEW_PASSWORD: &str = "recovered passphrase here";
 
 /// GnuPG in a throwaway home directory; its agent is stopped and the
 /// directory removed when dropped.
-struct Gpg {
+pub(crate) struct Gpg {
     home: PathBuf,
 }
 
 impl Gpg {
-    fn new(name: &str) -> Gpg {
+    pub(crate) fn new(name: &str) -> Gpg {
         let home =
             std::env::temp_dir().join(format!("ausweis-e2e-gpg-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&home);
@@ -34,7 +34,7 @@ impl Gpg {
         Gpg { home }
     }
 
-    fn run(&self, args: &[&str], input: Option<&str>) -> String {
+    pub(crate) fn run(&self, args: &[&str], input: Option<&str>) -> String {
         let mut child = Command::new("gpg")
             .env("GNUPGHOME", &self.home)
             .args(["--batch", "--pinentry-mode", "loopback", "--passphrase", ""])
@@ -63,7 +63,7 @@ impl Gpg {
     /// Makes a key for `uid`: an Ed25519 primary key that signs, or one
     /// that only certifies with an Ed25519 signing subkey. Returns the
     /// armored public key.
-    fn make_key(&self, uid: &str, signing_subkey: bool) -> String {
+    pub(crate) fn make_key(&self, uid: &str, signing_subkey: bool) -> String {
         let usage = if signing_subkey { "cert" } else { "sign" };
         self.run(&["--quick-gen-key", uid, "ed25519", usage, "1d"], None);
         if signing_subkey {
@@ -189,7 +189,7 @@ async fn recovery_with_a_gnupg_key_clearsigned_or_detached() {
     assert_eq!(t.login("hana", NEW_PASSWORD).await.status, StatusCode::OK);
 }
 
-fn rpgp_clearsign(private_armored: &str, password: &str, text: &str) -> String {
+pub(crate) fn rpgp_clearsign(private_armored: &str, password: &str, text: &str) -> String {
     use pgp::composed::{ArmorOptions, CleartextSignedMessage, Deserializable, SignedSecretKey};
     let (key, _) = SignedSecretKey::from_string(private_armored).unwrap();
     let pw: pgp::types::Password = password.into();
@@ -334,7 +334,12 @@ async fn a_mailed_link_sets_a_new_password_once_and_unknown_addresses_look_the_s
         assert!(html.contains("name=\"new_password\"") && html.contains(&token));
     }
     // the form sets the password, once
-    let form = [("token", token.as_str()), ("new_password", NEW_PASSWORD)];
+    let csrf = common::csrf_of(&t.http, &t, path).await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("token", token.as_str()),
+        ("new_password", NEW_PASSWORD),
+    ];
     let done = t
         .http
         .post(t.url("/account/recover"))

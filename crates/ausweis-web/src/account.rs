@@ -7,8 +7,12 @@
 //! | `/api/account/recovery/...`, `/account/recover` | recovery, see [`recovery`] |
 //! | `GET /api/account/export` | everything stored about the member |
 //! | `DELETE /api/account` | delete the account |
+//! | `/account`, `/account/...` | the same as pages, see [`pages`] and [`recover_pages`] |
 
+mod pages;
+mod recover_pages;
 mod recovery;
+mod second_factor;
 
 use ausweis::password::{self, HashParams};
 use ausweis::secret::Secret;
@@ -16,7 +20,8 @@ use ausweis::{config, credentials, erase, export, twofactor, Result};
 use http::{header, HeaderValue, Method, StatusCode};
 use serde_json::json;
 
-use crate::{auth, cookie, input, problem, reply, Env, Request, Response};
+use crate::auth::{self, Member};
+use crate::{cookie, input, problem, reply, Env, Request, Response};
 
 /// Handles the account component's routes.
 pub fn handle(req: Request, env: &Env) -> Response {
@@ -39,9 +44,9 @@ pub fn handle(req: Request, env: &Env) -> Response {
         }
         (["api", "account", "export"], &Method::GET) => export(&req, env),
         (["api", "account", "export"], _) => return problem::method_not_allowed("GET"),
-        (["api", "account", "recovery", ..], _) | (["account", "recover"], _) => {
-            return recovery::handle(&req, env, &parts)
-        }
+        (["api", "account", "recovery", ..], _) => return recovery::handle(&req, env, &parts),
+        (["account", "recover", ..], _) => return recover_pages::handle(&req, env, &parts),
+        (["account", ..], _) => return pages::handle(&req, env, &parts),
         _ => return problem::not_found(),
     };
     result.unwrap_or_else(|e| problem::from_error(&e))
@@ -59,16 +64,23 @@ fn change_password(req: &Request, env: &Env) -> Result<Response> {
     let body = input::json_object(req, &["current_password", "new_password"])?;
     let current = Secret::new(body.required("current_password", password::MAX_BYTES)?);
     let new = Secret::new(body.required("new_password", password::MAX_BYTES)?);
-    let hash = HashParams::from_vars(env.vars)?;
-    let keep = (me.key.as_str(), me.session.sid.as_str());
-    let ended =
-        credentials::change_password(env.kv, &hash, &me.account, &current, &new, keep, env.now)
-            .inspect_err(|_| crate::log_event("password_change", "refused"))?;
-    crate::log_event("password_change", "ok");
+    let ended = set_password(env, &me, &current, &new)?;
     Ok(reply::json(
         StatusCode::OK,
         &json!({"changed": true, "other_sessions_ended": ended}),
     ))
+}
+
+/// Changes the member's password and ends their other sessions (for the
+/// JSON route and the page alike); returns how many ended.
+fn set_password(env: &Env, me: &Member, current: &Secret, new: &Secret) -> Result<usize> {
+    let hash = HashParams::from_vars(env.vars)?;
+    let keep = (me.key.as_str(), me.session.sid.as_str());
+    let ended =
+        credentials::change_password(env.kv, &hash, &me.account, current, new, keep, env.now)
+            .inspect_err(|_| crate::log_event("password_change", "refused"))?;
+    crate::log_event("password_change", "ok");
+    Ok(ended)
 }
 
 fn two_factor_status(req: &Request, env: &Env) -> Result<Response> {
@@ -88,14 +100,7 @@ fn two_factor_status(req: &Request, env: &Env) -> Result<Response> {
 fn enrol(req: &Request, env: &Env) -> Result<Response> {
     let me = auth::member(req, env)?;
     auth::same_origin(req, env)?;
-    let e = twofactor::begin(
-        env.kv,
-        &me.account.id,
-        &me.account.username,
-        &site_name(env),
-        env.now,
-    )?;
-    crate::log_event("two_factor", "enrolment_started");
+    let e = start_enrolment(env, &me)?;
     Ok(reply::json(
         StatusCode::OK,
         &json!({
@@ -105,6 +110,19 @@ fn enrol(req: &Request, env: &Env) -> Result<Response> {
             "next": "POST /api/account/two-factor/confirm with {\"code\": \"<current code>\"}",
         }),
     ))
+}
+
+/// Starts enrolment of a second factor (for the JSON route and the page).
+fn start_enrolment(env: &Env, me: &Member) -> Result<twofactor::Enrolment> {
+    let e = twofactor::begin(
+        env.kv,
+        &me.account.id,
+        &me.account.username,
+        &site_name(env),
+        env.now,
+    )?;
+    crate::log_event("two_factor", "enrolment_started");
+    Ok(e)
 }
 
 fn code(req: &Request) -> Result<Secret> {
@@ -118,9 +136,7 @@ fn confirm(req: &Request, env: &Env) -> Result<Response> {
     let me = auth::member(req, env)?;
     auth::same_origin(req, env)?;
     let code = code(req)?;
-    let codes = twofactor::confirm(env.kv, &me.account.id, code.expose(), env.now)
-        .inspect_err(|_| crate::log_event("two_factor", "confirm_refused"))?;
-    crate::log_event("two_factor", "enabled");
+    let codes = confirm_enrolment(env, &me, &code)?;
     let shown: Vec<&str> = codes.iter().map(Secret::expose).collect();
     Ok(reply::json(
         StatusCode::OK,
@@ -128,15 +144,30 @@ fn confirm(req: &Request, env: &Env) -> Result<Response> {
     ))
 }
 
+/// Turns the second factor on with a first code; returns the recovery
+/// codes (for the JSON route and the page).
+fn confirm_enrolment(env: &Env, me: &Member, code: &Secret) -> Result<Vec<Secret>> {
+    let codes = twofactor::confirm(env.kv, &me.account.id, code.expose(), env.now)
+        .inspect_err(|_| crate::log_event("two_factor", "confirm_refused"))?;
+    crate::log_event("two_factor", "enabled");
+    Ok(codes)
+}
+
 /// `DELETE /api/account/two-factor` `{code}`.
 fn disable(req: &Request, env: &Env) -> Result<Response> {
     let me = auth::member(req, env)?;
     auth::same_origin(req, env)?;
     let code = code(req)?;
+    turn_off(env, &me, &code)?;
+    Ok(reply::json(StatusCode::OK, &json!({"enabled": false})))
+}
+
+/// Turns the second factor off with a code (for the JSON route and the page).
+fn turn_off(env: &Env, me: &Member, code: &Secret) -> Result<()> {
     twofactor::disable(env.kv, &me.account.id, code.expose(), env.now)
         .inspect_err(|_| crate::log_event("two_factor", "disable_refused"))?;
     crate::log_event("two_factor", "disabled");
-    Ok(reply::json(StatusCode::OK, &json!({"enabled": false})))
+    Ok(())
 }
 
 /// `GET /api/account/export`: everything stored about the member.
@@ -160,22 +191,29 @@ fn delete(req: &Request, env: &Env) -> Result<Response> {
     let body = input::json_object(req, &["password", "code"])?;
     let password = Secret::new(body.required("password", password::MAX_BYTES)?);
     let code = body.optional("code", 64)?.map(Secret::new);
+    erase_account(env, &me, &password, code.as_ref())?;
+    let mut resp = reply::json(StatusCode::OK, &json!({"deleted": true}));
+    if let Ok(v) = HeaderValue::from_str(&cookie::clear(req)) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    Ok(resp)
+}
+
+/// Deletes the member's account after checking the password and, when the
+/// second factor is on, a code (for the JSON route and the page alike).
+fn erase_account(env: &Env, me: &Member, password: &Secret, code: Option<&Secret>) -> Result<()> {
     let hash = HashParams::from_vars(env.vars)?;
     credentials::reauthenticate(
         env.kv,
         &hash,
         &me.account,
-        &password,
-        code.as_ref().map(Secret::expose),
+        password,
+        code.map(Secret::expose),
         true,
         env.now,
     )
     .inspect_err(|_| crate::log_event("account_delete", "refused"))?;
     erase::erase(env.kv, &me.account, env.now)?;
     crate::log_event("account_delete", "ok");
-    let mut resp = reply::json(StatusCode::OK, &json!({"deleted": true}));
-    if let Ok(v) = HeaderValue::from_str(&cookie::clear(req)) {
-        resp.headers_mut().append(header::SET_COOKIE, v);
-    }
-    Ok(resp)
+    Ok(())
 }

@@ -18,6 +18,7 @@ pub mod outbound;
 pub mod pretix;
 pub mod problem;
 pub mod profile;
+pub mod qr;
 pub mod redeem;
 pub mod register;
 pub mod reply;

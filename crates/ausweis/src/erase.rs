@@ -85,7 +85,10 @@ pub fn keys_of(kv: &dyn Kv, account: &Account) -> Result<Vec<(Store, String)>> {
     for k in kv.keys(Store::Oidc, &format!("consent:{}:", account.id))? {
         out.push((Store::Oidc, k));
     }
-    let mut throttled = vec![account.username.clone()];
+    let mut throttled = vec![
+        account.username.clone(),
+        recovery::mail_throttle_name(&account.username),
+    ];
     if let Some(e) = &account.email {
         throttled.push(recovery::mail_throttle_name(e));
         out.push((Store::Accounts, recovery::email_index_key(e, &account.id)));

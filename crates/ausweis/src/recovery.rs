@@ -86,7 +86,7 @@ pub fn email_index_key(address: &str, account_id: &str) -> String {
     format!("{}{account_id}", email_index_prefix(address))
 }
 
-/// The throttle name of link requests for an address.
+/// The throttle name of link requests for an address, or for a username.
 pub fn mail_throttle_name(address: &str) -> String {
     format!("recovery-mail:{}", address.to_lowercase())
 }
@@ -277,6 +277,26 @@ pub fn request_links(kv: &dyn Kv, address: &str, lifetime: u64, now: u64) -> Res
     Ok(mails)
 }
 
+/// Starts recovery by e-mail for a username, as [`request_links`] does for
+/// the address the account gave. Every request counts against a throttle
+/// of the name too, known or not, with or without an address, so the
+/// answer is the same for all.
+pub fn request_links_for_name(
+    kv: &dyn Kv,
+    username: &str,
+    lifetime: u64,
+    now: u64,
+) -> Result<Vec<Mail>> {
+    let name = Username::parse(username)?;
+    let throttle_name = mail_throttle_name(name.as_str());
+    throttle::check(kv, &throttle_name, now)?;
+    throttle::record_failure(kv, &throttle_name, now)?;
+    match account::find(kv, &name)?.and_then(|a| a.email) {
+        Some(address) => request_links(kv, &address, lifetime, now),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Forgets a link whose mail could not be sent.
 pub fn forget_link(kv: &dyn Kv, token: &Secret) -> Result<()> {
     kv.delete(Store::Sessions, &link_key(token.expose()))?;
@@ -451,6 +471,27 @@ mod tests {
             recover_with_link(&kv, &HASH, &mails[0].token, &new, 2003 + 600),
             Err(Error::RecoveryFailed)
         ));
+        Ok(())
+    }
+
+    #[test]
+    fn a_username_finds_the_address_it_gave_and_is_throttled_like_one() -> Result<()> {
+        let (kv, _) = setup(Some("alice@example.org"))?;
+        let mails = request_links_for_name(&kv, "Alice", 600, 2000)?;
+        assert_eq!(mails.len(), 1);
+        assert_eq!(mails[0].to, "alice@example.org");
+        assert!(request_links_for_name(&kv, "nobody-here", 600, 2000)?.is_empty());
+        // the name's own throttle: unknown names wait as known ones do
+        let mut refused = 0;
+        for i in 0..6 {
+            if matches!(
+                request_links_for_name(&kv, "nobody-here", 600, 2001 + i),
+                Err(Error::Throttled { .. })
+            ) {
+                refused += 1;
+            }
+        }
+        assert!(refused > 0);
         Ok(())
     }
 }

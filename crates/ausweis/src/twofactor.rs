@@ -134,6 +134,22 @@ pub fn begin(
     })
 }
 
+/// The enrolment begun and not yet confirmed, to show again (a page that
+/// asks once more for the first code); `None` if there is none.
+pub fn pending(
+    kv: &dyn Kv,
+    account_id: &str,
+    username: &str,
+    issuer: &str,
+) -> Result<Option<Enrolment>> {
+    Ok(get(kv, account_id)?
+        .filter(|(t, _)| !t.enabled)
+        .map(|(t, _)| Enrolment {
+            uri: Secret::new(totp::otpauth_uri(issuer, username, &t.secret)),
+            secret: Secret::new(t.secret),
+        }))
+}
+
 fn recovery_digest(account_id: &str, code: &str) -> String {
     random::digest_hex(&format!("recovery-code:{account_id}"), code)
 }
@@ -305,6 +321,8 @@ mod tests {
             .expose()
             .starts_with("otpauth://totp/ausweis:alice?secret="));
         assert!(!enabled(&kv, "id1")?);
+        let shown = pending(&kv, "id1", "alice", "ausweis")?.map(|p| p.uri.expose().to_owned());
+        assert_eq!(shown.as_deref(), Some(e.uri.expose()));
         let window = [code_at(&kv, 970)?, code_at(&kv, 1000)?, code_at(&kv, 1030)?];
         let wrong = (0..4)
             .map(|i| format!("{i:06}"))
@@ -318,6 +336,7 @@ mod tests {
         let codes = confirm(&kv, "id1", &code_at(&kv, 1000)?, 1000)?;
         assert_eq!(codes.len(), RECOVERY_CODES);
         assert!(enabled(&kv, "id1")?);
+        assert!(pending(&kv, "id1", "alice", "ausweis")?.is_none());
         // no code in the store, only digests
         for c in &codes {
             assert!(kv

@@ -6,10 +6,12 @@
 //! | `POST /api/account/recovery/pgp` `{signed_message \| signature + challenge, new_password}` | new password |
 //! | `POST /api/account/recovery/email` `{email}` | a link by mail, if an account has the address |
 //! | `POST /api/account/recovery/email/confirm` `{token, new_password}` | new password |
-//! | `GET`, `POST /account/recover` | the page the mailed link opens |
+//!
+//! The pages for the same, under `/account/recover`, are in [`super::recover_pages`].
 
 use std::time::Duration;
 
+use ausweis::account::Account;
 use ausweis::email;
 use ausweis::openpgp::{self, Proof};
 use ausweis::password::{self, HashParams};
@@ -19,8 +21,7 @@ use ausweis::{config, Error, Result};
 use http::{Method, StatusCode};
 use serde_json::json;
 
-use crate::html::{self, escape};
-use crate::{auth, form, input, problem, reply, Env, OutboundRequest, Request, Response};
+use crate::{input, problem, reply, Env, OutboundRequest, Request, Response};
 
 /// How long the relay may take to accept a mail.
 const RELAY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,9 +38,6 @@ pub(super) fn handle(req: &Request, env: &Env, parts: &[&str]) -> Response {
         (["api", "account", "recovery", "pgp" | "email", ..], _) => {
             return problem::method_not_allowed("POST")
         }
-        (["account", "recover"], &Method::GET) => Ok(link_page(req, None, StatusCode::OK)),
-        (["account", "recover"], &Method::POST) => link_form(req, env),
-        (["account", "recover"], _) => return problem::method_not_allowed("GET, POST"),
         _ => return problem::not_found(),
     };
     result.unwrap_or_else(|e| problem::from_error(&e))
@@ -83,18 +81,25 @@ fn with_signature(req: &Request, env: &Env) -> Result<Response> {
             ))
         }
     };
-    let hash = HashParams::from_vars(env.vars)?;
-    let account = recovery::recover_with_signature(env.kv, &hash, &proof, &new, env.now)
-        .inspect_err(|_| crate::log_event("recovery_pgp", "refused"))?;
-    crate::log_event("recovery_pgp", "ok");
+    let account = with_proof(env, &proof, &new)?;
     Ok(reply::json(
         StatusCode::OK,
         &json!({"recovered": true, "username": account.username}),
     ))
 }
 
+/// Sets a new password after a signature over a live challenge (for the
+/// JSON route and the page).
+pub(super) fn with_proof(env: &Env, proof: &Proof<'_>, new: &Secret) -> Result<Account> {
+    let hash = HashParams::from_vars(env.vars)?;
+    let account = recovery::recover_with_signature(env.kv, &hash, proof, new, env.now)
+        .inspect_err(|_| crate::log_event("recovery_pgp", "refused"))?;
+    crate::log_event("recovery_pgp", "ok");
+    Ok(account)
+}
+
 /// The relay's URL and token; recovery by mail is off without a URL.
-fn relay(env: &Env) -> Result<(String, Option<String>)> {
+pub(super) fn relay(env: &Env) -> Result<(String, Option<String>)> {
     let url = env.vars.get("mail_relay_url").unwrap_or_default();
     if url.trim().is_empty() {
         return Err(Error::MailRecoveryDisabled);
@@ -135,9 +140,25 @@ If you did not ask for this, ignore this mail: your password stays as it is.\n",
 fn request_mail(req: &Request, env: &Env) -> Result<Response> {
     let body = input::json_object(req, &["email"])?;
     let address = body.required("email", email::MAX_LEN)?;
+    mail_links(env, |minutes| {
+        recovery::request_links(env.kv, &address, minutes * 60, env.now)
+    })?;
+    Ok(reply::json(
+        StatusCode::ACCEPTED,
+        &json!({
+            "accepted": true,
+            "message": "if an account has this address, a link to recover it is on its way",
+        }),
+    ))
+}
+
+/// Makes the recovery links with `links` (given their lifetime in
+/// minutes) and sends each through the relay; a link whose mail the relay
+/// does not take is dropped. Says nothing about how many there were.
+pub(super) fn mail_links(env: &Env, links: impl FnOnce(u64) -> Result<Vec<Mail>>) -> Result<()> {
     let (url, token) = relay(env)?;
     let minutes = config::number(env.vars, "recovery_link_minutes", 5..=24 * 60)?;
-    for mail in recovery::request_links(env.kv, &address, minutes * 60, env.now)? {
+    for mail in links(minutes)? {
         let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
         if let Some(t) = &token {
             headers.push(("authorization".to_owned(), format!("Bearer {t}")));
@@ -162,102 +183,26 @@ fn request_mail(req: &Request, env: &Env) -> Result<Response> {
             }
         }
     }
-    Ok(reply::json(
-        StatusCode::ACCEPTED,
-        &json!({
-            "accepted": true,
-            "message": "if an account has this address, a link to recover it is on its way",
-        }),
-    ))
+    Ok(())
 }
 
 fn with_link(req: &Request, env: &Env) -> Result<Response> {
     let body = input::json_object(req, &["token", "new_password"])?;
     let token = Secret::new(body.required("token", 64)?);
     let new = Secret::new(body.required("new_password", password::MAX_BYTES)?);
-    let hash = HashParams::from_vars(env.vars)?;
-    let account = recovery::recover_with_link(env.kv, &hash, &token, &new, env.now)
-        .inspect_err(|_| crate::log_event("recovery_link", "refused"))?;
-    crate::log_event("recovery_link", "ok");
+    let account = with_token(env, &token, &new)?;
     Ok(reply::json(
         StatusCode::OK,
         &json!({"recovered": true, "username": account.username}),
     ))
 }
 
-/// The page a mailed link opens: a form for the new password. Opening it
-/// uses nothing up (mail scanners open links too); sending the form does.
-fn link_page(req: &Request, error: Option<&str>, status: StatusCode) -> Response {
-    let pairs = if req.method() == Method::POST {
-        form::body(req)
-    } else {
-        form::query(req)
-    };
-    let token = form::single(&pairs, "token").ok().flatten().unwrap_or("");
-    let error = error
-        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", escape(e)))
-        .unwrap_or_default();
-    html::page(
-        crate::i18n::Lang::of(req),
-        status,
-        "Choose a new password",
-        &format!(
-            "{error}<form method=\"post\" action=\"/account/recover\">{}\
-<label for=\"new_password\">New password (at least {} characters)</label>\
-<input id=\"new_password\" name=\"new_password\" type=\"password\" autocomplete=\"new-password\" required>\
-<button>Set password</button></form>",
-            html::hidden("token", token),
-            password::MIN_CHARS
-        ),
-    )
-}
-
-fn link_form(req: &Request, env: &Env) -> Result<Response> {
-    if !form::is_form(req) || auth::same_origin(req, env).is_err() {
-        return Ok(link_page(
-            req,
-            Some("Please use the form."),
-            StatusCode::BAD_REQUEST,
-        ));
-    }
-    let pairs = form::body(req);
-    let (Ok(Some(token)), Ok(Some(new))) = (
-        form::single(&pairs, "token"),
-        form::single(&pairs, "new_password"),
-    ) else {
-        return Ok(link_page(
-            req,
-            Some("Enter a new password."),
-            StatusCode::BAD_REQUEST,
-        ));
-    };
+/// Sets a new password with a mailed link's token (for the JSON route and
+/// the page).
+pub(super) fn with_token(env: &Env, token: &Secret, new: &Secret) -> Result<Account> {
     let hash = HashParams::from_vars(env.vars)?;
-    let token = Secret::new(token.to_owned());
-    let new = Secret::new(new.to_owned());
-    match recovery::recover_with_link(env.kv, &hash, &token, &new, env.now) {
-        Ok(_) => {
-            crate::log_event("recovery_link", "ok");
-            Ok(html::page(
-                crate::i18n::Lang::of(req),
-                StatusCode::OK,
-                "Password changed",
-                "<p>Your new password is set, and every session of your account has ended.</p>\
-<p><a href=\"/login\">Log in</a></p>",
-            ))
-        }
-        Err(Error::Invalid { message, .. }) => {
-            Ok(link_page(req, Some(&message), StatusCode::BAD_REQUEST))
-        }
-        Err(Error::RecoveryFailed) => {
-            crate::log_event("recovery_link", "refused");
-            Ok(html::page(
-                crate::i18n::Lang::of(req),
-                StatusCode::FORBIDDEN,
-                "Link expired",
-                "<p class=\"error\">This link is unknown, expired or used already. \
-Ask for a new one.</p>",
-            ))
-        }
-        Err(e) => Err(e),
-    }
+    let account = recovery::recover_with_link(env.kv, &hash, token, new, env.now)
+        .inspect_err(|_| crate::log_event("recovery_link", "refused"))?;
+    crate::log_event("recovery_link", "ok");
+    Ok(account)
 }

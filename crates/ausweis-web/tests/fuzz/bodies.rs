@@ -321,6 +321,36 @@ const FORM_ROUTES: &[(&str, Handler, &[&str])] = &[
         ausweis_web::account::handle,
         &["token", "new_password", "new_password_again"],
     ),
+    (
+        "/account/recover/pgp",
+        ausweis_web::account::handle,
+        &["username"],
+    ),
+    (
+        "/account/recover/pgp/confirm",
+        ausweis_web::account::handle,
+        &["challenge", "signature", "new_password"],
+    ),
+    (
+        "/account/recover/email",
+        ausweis_web::account::handle,
+        &["who"],
+    ),
+    (
+        "/account/password",
+        ausweis_web::account::handle,
+        &["current_password", "new_password"],
+    ),
+    (
+        "/account/delete",
+        ausweis_web::account::handle,
+        &["confirm_username", "password", "code"],
+    ),
+    (
+        "/account/two-factor/off",
+        ausweis_web::account::handle,
+        &["off_password", "code"],
+    ),
 ];
 
 fn form_route_and_body() -> impl Strategy<Value = (usize, Vec<u8>)> {
