@@ -383,3 +383,39 @@ async fn a_login_as_someone_else_ends_the_session_the_browser_held() {
     );
     assert_eq!(session_status(&t, &earlier).await, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttled_login_page_says_when_to_come_back() {
+    let t = common::start().await;
+    member::register(&t, "alice", None).await;
+    let browser = browser_in("de");
+    let token = common::csrf_of(&browser, &t, "/login").await;
+    let mut throttled = None;
+    for _ in 0..8 {
+        let r = browser
+            .post(t.url("/login"))
+            .form(&[
+                ("csrf", token.as_str()),
+                ("username", "alice"),
+                ("password", "wrong password here"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            throttled = Some(r);
+            break;
+        }
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = throttled.expect("throttled within 8 wrong passwords");
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(wait >= 1);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("Zu viele Fehlversuche"), "{html}");
+    assert!(!html.contains(" 1 Sekunden"), "{html}");
+}

@@ -67,3 +67,28 @@ async fn unreadable_sessions_store_gives_503_on_login_and_session() {
     .await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_pages_answer_a_store_failure_with_a_page() {
+    let t = common::start().await;
+    crate::member::register(&t, "dora", None).await;
+    let member = crate::member::logged_in(&t, "dora", PASSWORD).await;
+    t.kv()
+        .set_fault(Some(Box::new(|op: &Op| op.store == "credentials")));
+    let r = member
+        .get(t.url("/account"))
+        .header("accept-language", "de")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Das geht gerade nicht"), "{page}");
+    t.kv().set_fault(None);
+    let r = member.get(t.url("/account")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}

@@ -340,15 +340,26 @@ fn code_form(
             )),
             StatusCode::UNAUTHORIZED,
         )),
-        Err(Error::Throttled { retry_after }) => Ok(code_page(
-            req,
-            &target,
-            pending,
-            Some(&throttled_text(lang, retry_after)),
-            StatusCode::TOO_MANY_REQUESTS,
+        Err(Error::Throttled { retry_after }) => Ok(with_retry_after(
+            code_page(
+                req,
+                &target,
+                pending,
+                Some(&throttled_text(lang, retry_after)),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            retry_after,
         )),
         Err(e) => Err(e),
     }
+}
+
+/// A throttled page says when to come back in the header as well
+/// (RFC 9110 section 10.2.3), as the API does.
+fn with_retry_after(mut resp: Response, seconds: u64) -> Response {
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    resp
 }
 
 fn throttled_text(lang: Lang, seconds: u64) -> String {
@@ -420,10 +431,13 @@ fn login_form(req: &Request, env: &Env) -> Result<Response> {
                 StatusCode::UNAUTHORIZED,
             ))
         }
-        Err(Error::Throttled { retry_after }) => Ok(login_page(
-            req,
-            Some(&throttled_text(lang, retry_after)),
-            StatusCode::TOO_MANY_REQUESTS,
+        Err(Error::Throttled { retry_after }) => Ok(with_retry_after(
+            login_page(
+                req,
+                Some(&throttled_text(lang, retry_after)),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            retry_after,
         )),
         Err(Error::Invalid { message, .. }) => {
             Ok(login_page(req, Some(&message), StatusCode::BAD_REQUEST))

@@ -50,7 +50,7 @@ pub(super) fn handle(req: &Request, env: &Env, parts: &[&str]) -> Response {
             html::redirect(StatusCode::FOUND, LOGIN)
         }
         Err(Error::NotAuthenticated) => html::redirect(StatusCode::SEE_OTHER, LOGIN),
-        Err(e) => problem::from_error(&e),
+        Err(e) => html::failure(Lang::of(req), &e),
         Ok(resp) => resp,
     }
 }

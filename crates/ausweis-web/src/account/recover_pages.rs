@@ -40,7 +40,7 @@ pub(super) fn handle(req: &Request, env: &Env, parts: &[&str]) -> Response {
         }
         _ => return problem::not_found(),
     };
-    result.unwrap_or_else(|e| problem::from_error(&e))
+    result.unwrap_or_else(|e| html::failure(Lang::of(req), &e))
 }
 
 /// `GET /account/recover`: the link page with a token, else the start.
