@@ -105,6 +105,29 @@ pub fn notice(text: &str) -> String {
     format!("<p class=\"ok\" role=\"status\">{}</p>", escape(text))
 }
 
+/// A page that says one thing worked and offers one way on: `notice_text`
+/// (escaped here) and a link to `href` (a path of ours) named `link_text`.
+pub fn message(
+    lang: Lang,
+    status: StatusCode,
+    title: &str,
+    notice_text: &str,
+    href: &str,
+    link_text: &str,
+) -> Response {
+    page(
+        lang,
+        status,
+        title,
+        &format!(
+            "{}<p><a href=\"{}\">{}</a></p>",
+            notice(notice_text),
+            escape(href),
+            escape(link_text)
+        ),
+    )
+}
+
 /// A labelled input named like its id; `attrs` are further attributes,
 /// written by the caller (escape any value in them).
 pub fn input(id: &str, label: &str, attrs: &str) -> String {

@@ -215,18 +215,16 @@ fn revoke(req: &Request, env: &Env) -> Result<Response> {
 }
 
 fn logged_out_page(lang: Lang) -> Response {
-    html::page(
+    html::message(
         lang,
         StatusCode::OK,
         lang.t("Logged out", "Abgemeldet"),
-        &format!(
-            "{}<p><a href=\"/login\">{}</a></p>",
-            html::notice(lang.t(
-                "You are logged out of ausweis.",
-                "Du bist von ausweis abgemeldet."
-            )),
-            lang.t("Log in again", "Wieder anmelden")
+        lang.t(
+            "You are logged out of ausweis.",
+            "Du bist von ausweis abgemeldet.",
         ),
+        "/login",
+        lang.t("Log in again", "Wieder anmelden"),
     )
 }
 

@@ -417,18 +417,16 @@ fn delete(req: &Request, env: &Env) -> Result<Response> {
             None => Err(e),
         };
     }
-    let mut resp = html::page(
+    let mut resp = html::message(
         lang,
         StatusCode::OK,
         lang.t("Goodbye", "Auf Wiedersehen"),
-        &format!(
-            "{}<p><a href=\"/\">{}</a></p>",
-            html::notice(lang.t(
-                "Your account and everything stored about it are deleted, and you are logged out.",
-                "Dein Konto und alles, was dazu gespeichert war, ist gelöscht, und du bist abgemeldet.",
-            )),
-            lang.t("To the start page", "Zur Startseite"),
+        lang.t(
+            "Your account and everything stored about it are deleted, and you are logged out.",
+            "Dein Konto und alles, was dazu gespeichert war, ist gelöscht, und du bist abgemeldet.",
         ),
+        "/",
+        lang.t("To the start page", "Zur Startseite"),
     );
     if let Ok(v) = HeaderValue::from_str(&cookie::clear(req)) {
         resp.headers_mut().append(header::SET_COOKIE, v);

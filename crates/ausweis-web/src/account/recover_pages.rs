@@ -156,18 +156,16 @@ spellcheck=\"false\"></textarea>{}<button>{}</button></form>\
 
 /// The answer to a recovery that set a new password.
 fn recovered_page(lang: Lang) -> Response {
-    html::page(
+    html::message(
         lang,
         StatusCode::OK,
         lang.t("Password changed", "Passwort geändert"),
-        &format!(
-            "{}<p><a href=\"/login\">{}</a></p>",
-            html::notice(lang.t(
-                "Your new password is set, and every session of your account has ended.",
-                "Dein neues Passwort ist gesetzt, und jede Sitzung deines Kontos ist beendet.",
-            )),
-            lang.t("Log in", "Anmelden"),
+        lang.t(
+            "Your new password is set, and every session of your account has ended.",
+            "Dein neues Passwort ist gesetzt, und jede Sitzung deines Kontos ist beendet.",
         ),
+        "/login",
+        lang.t("Log in", "Anmelden"),
     )
 }
 
@@ -285,18 +283,16 @@ fn mail(req: &Request, env: &Env) -> Result<Response> {
     });
     let refused = |status, text: &str| Ok(start_page(req, env, &html::alert(text), status));
     match sent {
-        Ok(()) => Ok(html::page(
+        Ok(()) => Ok(html::message(
             lang,
             StatusCode::ACCEPTED,
             lang.t("Look in your mailbox", "Schau in dein Postfach"),
-            &format!(
-                "{}<p><a href=\"/login\">{}</a></p>",
-                html::notice(lang.t(
+            lang.t(
                     "If an account has this name or address and gave an address for recovery, a link to choose a new password is on its way. It works once and for a short time.",
                     "Wenn ein Konto diesen Namen oder diese Adresse hat und eine Adresse für die Wiederherstellung angegeben hat, ist ein Link für ein neues Passwort unterwegs. Er gilt einmal und nur kurz.",
-                )),
-                lang.t("Back to the login", "Zurück zur Anmeldung"),
             ),
+            "/login",
+            lang.t("Back to the login", "Zurück zur Anmeldung"),
         )),
         Err(Error::Invalid { .. }) => refused(
             StatusCode::BAD_REQUEST,
