@@ -48,12 +48,18 @@ pub fn plain_localhost(req: &Request) -> bool {
     url.scheme() == "http" && local
 }
 
-fn name_for(req: &Request) -> &'static str {
+/// The name of a cookie for this request: `plain` over plain HTTP on
+/// localhost, otherwise `secure` (with its `__Host-` prefix).
+pub(crate) fn named(req: &Request, secure: &'static str, plain: &'static str) -> &'static str {
     if plain_localhost(req) {
-        PLAIN_NAME
+        plain
     } else {
-        SECURE_NAME
+        secure
     }
+}
+
+fn name_for(req: &Request) -> &'static str {
+    named(req, SECURE_NAME, PLAIN_NAME)
 }
 
 /// The session id the browser sent, if any.
@@ -62,11 +68,7 @@ pub fn session_id(req: &Request) -> Option<String> {
 }
 
 fn redeem_name_for(req: &Request) -> &'static str {
-    if plain_localhost(req) {
-        REDEEM_PLAIN_NAME
-    } else {
-        REDEEM_SECURE_NAME
-    }
+    named(req, REDEEM_SECURE_NAME, REDEEM_PLAIN_NAME)
 }
 
 /// The redemption cookie the browser sent, if any.

@@ -26,11 +26,7 @@ const COOKIE_BYTES: usize = 32;
 const MAX_AGE: u64 = 24 * 60 * 60;
 
 fn name_for(req: &Request) -> &'static str {
-    if cookie::plain_localhost(req) {
-        PLAIN_NAME
-    } else {
-        SECURE_NAME
-    }
+    cookie::named(req, SECURE_NAME, PLAIN_NAME)
 }
 
 /// The cookie the browser sent, if it has the shape we make.

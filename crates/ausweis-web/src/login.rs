@@ -136,11 +136,17 @@ fn second_step(req: &Request, env: &Env) -> Result<Response> {
 
 fn log_out(req: &Request, env: &Env) -> Result<Response> {
     crate::auth::same_origin(req, env)?;
+    let resp = reply::json(StatusCode::OK, &serde_json::json!({"logged_out": true}));
+    end_session(req, env, resp)
+}
+
+/// Ends the browser's session, if any, and clears its cookie on `resp`:
+/// the one logout of the API and of the page's button.
+fn end_session(req: &Request, env: &Env, resp: Response) -> Result<Response> {
     if let Some(id) = cookie::session_id(req) {
         session::end(env.kv, &Secret::new(id))?;
     }
     crate::log_event("logout", "ok");
-    let resp = reply::json(StatusCode::OK, &serde_json::json!({"logged_out": true}));
     Ok(with_cookie(resp, cookie::clear(req)))
 }
 
@@ -454,12 +460,5 @@ fn logout_form(req: &Request, env: &Env) -> Result<Response> {
     if !form::is_form(req) || !csrf::verify(req, &pairs, issuer.as_deref()) {
         return Ok(html::redirect(StatusCode::SEE_OTHER, "/"));
     }
-    if let Some(id) = cookie::session_id(req) {
-        session::end(env.kv, &Secret::new(id))?;
-    }
-    crate::log_event("logout", "ok");
-    Ok(with_cookie(
-        html::redirect(StatusCode::SEE_OTHER, "/"),
-        cookie::clear(req),
-    ))
+    end_session(req, env, html::redirect(StatusCode::SEE_OTHER, "/"))
 }
