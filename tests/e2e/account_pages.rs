@@ -62,11 +62,7 @@ async fn post(c: &Client, t: &TestApp, path: &str, fields: &[(&str, &str)]) -> P
 
 /// The anti-forgery field of a page.
 fn csrf_in(html: &str) -> String {
-    regex::Regex::new(r#"name="csrf" value="([0-9a-f]{64})""#)
-        .unwrap()
-        .captures(html)
-        .unwrap_or_else(|| panic!("no csrf field: {html}"))[1]
-        .to_string()
+    ausweis_tests::csrf_field(html).unwrap_or_else(|| panic!("no csrf field: {html}"))
 }
 
 /// What every page promises.

@@ -73,11 +73,7 @@ pub async fn csrf_of(client: &reqwest::Client, t: &TestApp, path: &str) -> Strin
         .text()
         .await
         .expect("form page body");
-    regex::Regex::new(r#"name="csrf" value="([0-9a-f]{64})""#)
-        .expect("pattern")
-        .captures(&page)
-        .unwrap_or_else(|| panic!("no csrf field on {path}: {page}"))[1]
-        .to_string()
+    ausweis_tests::csrf_field(&page).unwrap_or_else(|| panic!("no csrf field on {path}: {page}"))
 }
 
 /// Starts an app on fresh in-memory stores.

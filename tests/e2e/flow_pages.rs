@@ -339,11 +339,7 @@ async fn login_over(t: &TestApp, session: &str, user: &str) -> StatusCode {
     let set = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     let csrf_cookie = set.split(';').next().unwrap().to_owned();
     let page = r.text().await.unwrap();
-    let token = regex::Regex::new(r#"name="csrf" value="([0-9a-f]{64})""#)
-        .unwrap()
-        .captures(&page)
-        .unwrap()[1]
-        .to_string();
+    let token = ausweis_tests::csrf_field(&page).expect("a csrf field on the login page");
     plain
         .post(t.url("/login"))
         .header(

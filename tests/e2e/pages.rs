@@ -25,11 +25,8 @@ impl Page {
 
     /// The first anti-forgery field on the page.
     pub fn csrf(&self) -> String {
-        regex::Regex::new(r#"name="csrf" value="([0-9a-f]{64})""#)
-            .expect("pattern")
-            .captures(&self.text)
-            .unwrap_or_else(|| panic!("no csrf field: {}", self.text))[1]
-            .to_string()
+        ausweis_tests::csrf_field(&self.text)
+            .unwrap_or_else(|| panic!("no csrf field: {}", self.text))
     }
 
     /// Whether a `Set-Cookie` sets (not clears) the cookie `name`.

@@ -45,3 +45,33 @@ pub fn repo_root() -> std::path::PathBuf {
         .map(std::path::Path::to_path_buf)
         .unwrap_or_else(|| std::path::PathBuf::from(".."))
 }
+
+/// The value of the first anti-forgery field of a page (`name="csrf"`,
+/// 64 lowercase hex digits), as every test that posts a page's form needs it.
+pub fn csrf_field(html: &str) -> Option<String> {
+    let value = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)?
+        .split('"')
+        .next()?;
+    (value.len() == 64
+        && value
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+    .then(|| value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_csrf_field_is_read_only_in_its_shape() {
+        let token = "0123456789abcdef".repeat(4);
+        let page = format!("<form><input type=\"hidden\" name=\"csrf\" value=\"{token}\"></form>");
+        assert_eq!(super::csrf_field(&page), Some(token));
+        assert_eq!(
+            super::csrf_field("<input name=\"csrf\" value=\"ABC\">"),
+            None
+        );
+        assert_eq!(super::csrf_field("<p>no form</p>"), None);
+    }
+}

@@ -226,12 +226,8 @@ pub async fn authorization_code(
         .await?
         .text()
         .await?;
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .ok_or_else(|| anyhow!("no csrf field on the login page"))?
-        .to_owned();
+    let csrf =
+        crate::csrf_field(&page).ok_or_else(|| anyhow!("no csrf field on the login page"))?;
     let r = browser
         .post(format!("{base}/login"))
         .form(&[
